@@ -1,0 +1,5 @@
+import sys
+
+from callengine.cli import main
+
+sys.exit(main())

@@ -1,0 +1,105 @@
+"""The daemon: wires AMI, FastAGI, the IVR, the call tracker, the ticket store and the web server."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from aiohttp import web
+
+from callengine.calls.record import CallRecord
+from callengine.calls.tracker import CallTracker
+from callengine.clock import Clock, SystemClock
+from callengine.config import Settings, load_secrets
+from callengine.ivr.flow import Ivr
+from callengine.telephony.ami import AmiClient, AmiError
+from callengine.telephony.fastagi import FastAgiServer
+from callengine.tickets.store import TicketStore
+from callengine.web.server import make_app
+
+log = logging.getLogger(__name__)
+
+
+class RecordWriter:
+    """Hands finished records to the store off the event path, retrying while the store is down."""
+
+    def __init__(self, store: TicketStore, retry_max: float = 10.0) -> None:
+        self.store = store
+        self.retry_max = retry_max
+        self.queue: asyncio.Queue[CallRecord] = asyncio.Queue()
+
+    async def submit(self, record: CallRecord) -> None:
+        self.queue.put_nowait(record)
+
+    async def run(self) -> None:
+        while True:
+            record = await self.queue.get()
+            delay = 0.2
+            while True:
+                try:
+                    inserted = await self.store.save_call(record)
+                    break
+                except Exception as exc:  # driver errors vary by backend; the record must not be lost
+                    log.error("cannot write call record (%s); retrying in %.1fs", exc, delay,
+                              extra={"linkedid": record.linkedid})
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, self.retry_max)
+            log.info("call recorded" if inserted else "call record already stored",
+                     extra={"linkedid": record.linkedid, "disposition": record.disposition})
+
+
+class Engine:
+    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.store = TicketStore(settings.database_url)
+        self.writer = RecordWriter(self.store)
+        self.tracker = CallTracker(self.writer.submit, self.clock)
+        self.ivr = Ivr(settings.language, self.tracker.annotate)
+        self.fastagi = FastAgiServer(settings.fastagi_host, settings.fastagi_port, {"ivr": self.ivr})
+        self.ami = AmiClient(settings.ami_host, settings.ami_port, settings.ami_user,
+                             load_secrets(settings)["ami"], on_event=self.tracker.on_event,
+                             on_connected=self.on_ami_connected)
+
+    async def on_ami_connected(self) -> None:
+        """Finish calls that ended while we were disconnected."""
+        try:
+            replies = await self.ami.action({"Action": "CoreShowChannels"}, as_list=True)
+        except AmiError as exc:
+            log.warning("cannot list channels after reconnect: %s", exc)
+            return
+        active = {m.get("Linkedid") for m in replies if m.get("Event") == "CoreShowChannel"}
+        await self.tracker.sweep(a for a in active if a)
+
+    async def ami_ok(self) -> bool:
+        return self.ami.connected.is_set()
+
+    async def fastagi_ok(self) -> bool:
+        return self.fastagi.listening
+
+    async def run(self) -> None:
+        await self.store.migrate()
+        await self.fastagi.start()
+        runner = web.AppRunner(make_app({"ami": self.ami_ok, "fastagi": self.fastagi_ok,
+                                         "database": self.store.ping}))
+        await runner.setup()
+        await web.TCPSite(runner, self.settings.web_host, self.settings.web_port).start()
+        log.info("callengine running", extra={
+            "fastagi": f"{self.settings.fastagi_host}:{self.fastagi.port}",
+            "web": f"http://{self.settings.web_host}:{self.settings.web_port}",
+            "ami": f"{self.settings.ami_host}:{self.settings.ami_port}"})
+        tasks = [asyncio.create_task(self.ami.run()), asyncio.create_task(self.writer.run())]
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await stop.wait()
+        finally:
+            log.info("callengine stopping")
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self.fastagi.stop()
+            await runner.cleanup()
+            await self.store.close()

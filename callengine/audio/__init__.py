@@ -1,0 +1,1 @@
+"""Audio: the prompt pipeline (text → Asterisk-ready WAV) and recording post-processing."""

@@ -1,0 +1,86 @@
+"""Prompts: the catalogue in sounds/prompts.conf, spoken by espeak-ng, shaped with pydub."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import wave
+from dataclasses import dataclass
+from pathlib import Path
+
+from asterisk.config import Config
+from pydub import AudioSegment
+from pydub.silence import detect_leading_silence
+
+from callengine.config import LANGUAGES
+
+SAMPLE_RATE = 8000
+TARGET_DBFS = -16.0
+VOICES = {"id": "id", "en": "en"}
+
+
+@dataclass(frozen=True)
+class Prompt:
+    name: str
+    texts: dict[str, str]
+
+
+def catalogue(sounds_dir: Path) -> list[Prompt]:
+    parsed = Config(str(sounds_dir / "prompts.conf"))
+    return [Prompt(c.name.strip(), {i.name.strip(): i.value.strip() for i in c.items}) for c in parsed.categories]
+
+
+def speak(text: str, language: str, target: Path) -> None:
+    """espeak-ng → 8 kHz mono 16-bit WAV, silence trimmed at both ends, loudness normalised."""
+    espeak = shutil.which("espeak-ng")
+    if espeak is None:
+        raise RuntimeError("espeak-ng is not installed: run ./scripts/install-system")
+    with tempfile.NamedTemporaryFile(suffix=".wav") as raw:
+        subprocess.run([espeak, "-v", VOICES[language], "-s", "150", "-w", raw.name, text], check=True)
+        sound = AudioSegment.from_wav(raw.name)
+    sound = sound.set_channels(1).set_frame_rate(SAMPLE_RATE).set_sample_width(2)
+    start = detect_leading_silence(sound)
+    end = len(sound) - detect_leading_silence(sound.reverse())
+    sound = sound[start:end].apply_gain(TARGET_DBFS - sound.dBFS)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    sound.export(target, format="wav")
+
+
+def build(sounds_dir: Path, city: str, only_missing: bool = False) -> list[Path]:
+    written = []
+    for prompt in catalogue(sounds_dir):
+        for language in LANGUAGES:
+            target = sounds_dir / language / f"{prompt.name}.wav"
+            if only_missing and target.exists():
+                continue
+            speak(prompt.texts[language].format(city=city), language, target)
+            written.append(target)
+    return written
+
+
+def problems(sounds_dir: Path, names: list[str] | None = None) -> list[str]:
+    """Every prompt in every language present as a WAV Asterisk plays (8 kHz mono 16-bit)."""
+    wanted = names if names is not None else [p.name for p in catalogue(sounds_dir)]
+    found = []
+    for name in wanted:
+        for language in LANGUAGES:
+            path = sounds_dir / language / f"{name}.wav"
+            reason = _wav_problem(path)
+            if reason:
+                found.append(f"{path}: {reason}")
+    return found
+
+
+def _wav_problem(path: Path) -> str | None:
+    if not path.exists():
+        return "missing"
+    try:
+        with wave.open(str(path)) as w:
+            shape = (w.getframerate(), w.getnchannels(), w.getsampwidth())
+            if shape != (SAMPLE_RATE, 1, 2):
+                return f"is {shape[0]} Hz, {shape[1]} channel(s), {8 * shape[2]}-bit; Asterisk wants 8000 Hz mono 16-bit"
+            if w.getnframes() == 0:
+                return "is empty"
+    except (wave.Error, EOFError) as exc:
+        return f"is not a WAV file ({exc})"
+    return None

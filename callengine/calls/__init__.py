@@ -1,0 +1,1 @@
+"""Calls: the tracker that turns AMI events into one record per Linkedid, and the record itself."""

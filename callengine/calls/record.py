@@ -1,0 +1,125 @@
+"""One 112 call as the centre remembers it, built from the ordered AMI events of one Linkedid."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from callengine.calls.numbers import to_e164
+
+ANSWERED = "answered"
+ABANDONED = "abandoned"      # hung up while waiting in the queue
+ENDED_IN_IVR = "ended_in_ivr"  # hung up before reaching the queue
+
+Event = dict[str, str]
+
+
+@dataclass
+class CallRecord:
+    linkedid: str
+    caller: str | None
+    caller_raw: str
+    dialed: str | None
+    started_at: datetime
+    answered_at: datetime | None
+    ended_at: datetime
+    category: str | None
+    queue: str | None
+    wait_s: float | None
+    agent: str | None
+    talk_s: float | None
+    disposition: str
+    hangup_cause: int | None
+    hangup_cause_text: str | None
+    hangup_by: str | None
+    recording: str | None
+    location: dict[str, Any] | None = None
+    ivr: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        for key in ("started_at", "answered_at", "ended_at"):
+            value = data[key]
+            data[key] = value.isoformat() if value is not None else None
+        return data
+
+
+def event_time(event: Event, fallback: datetime) -> datetime:
+    """The AMI Timestamp (timestampevents=yes), else the time we received the event."""
+    stamp = event.get("Timestamp")
+    if stamp:
+        try:
+            return datetime.fromtimestamp(float(stamp), timezone.utc)
+        except ValueError:
+            pass
+    return fallback
+
+
+def is_emergency(events: Sequence[Event]) -> bool:
+    """Only calls that went through the 112 context become records."""
+    return any(e.get("Event") == "QueueCallerJoin" or
+               (e.get("Event") == "UserEvent" and e.get("UserEvent") == "CallEngineRecording")
+               for e in events)
+
+
+def build_record(linkedid: str, events: Sequence[tuple[datetime, Event]]) -> CallRecord:
+    """Interpret the events of one Linkedid, in arrival order, into its record."""
+    first_seen, _ = events[0]
+    timeline = [(event_time(e, seen), e) for seen, e in events]
+    caller_channel = next((e for _, e in timeline if e.get("Uniqueid") == linkedid), timeline[0][1])
+    started_at = next((t for t, e in timeline if e.get("Event") == "Newchannel" and e.get("Uniqueid") == linkedid),
+                      timeline[0][0])
+    ended_at = max(t for t, _ in timeline)
+    rec = CallRecord(
+        linkedid=linkedid, caller=None, caller_raw=caller_channel.get("CallerIDNum", ""), dialed=None,
+        started_at=started_at, answered_at=None, ended_at=ended_at, category=None, queue=None,
+        wait_s=None, agent=None, talk_s=None, disposition=ENDED_IN_IVR, hangup_cause=None,
+        hangup_cause_text=None, hangup_by=None, recording=None)
+    rec.caller = to_e164(rec.caller_raw)
+    joined_at: datetime | None = None
+    for at, e in timeline:
+        kind = e.get("Event")
+        if kind == "UserEvent" and e.get("UserEvent") == "CallEngineRecording":
+            rec.recording = e.get("Recording") or None
+            rec.dialed = e.get("Dialed") or None
+        elif kind == "QueueCallerJoin":
+            rec.queue, joined_at = e.get("Queue"), at
+            rec.disposition = ABANDONED
+        elif kind == "AgentConnect":
+            rec.answered_at, rec.disposition = at, ANSWERED
+            rec.agent = _agent(e)
+            rec.wait_s = _seconds(e.get("HoldTime"))
+        elif kind == "AgentComplete":
+            rec.talk_s = _seconds(e.get("TalkTime"))
+            rec.hangup_by = {"caller": "caller", "agent": "agent", "transfer": "transfer"}.get(e.get("Reason", ""))
+        elif kind == "QueueCallerAbandon":
+            rec.wait_s = _seconds(e.get("HoldTime"))
+        elif kind == "Hangup" and e.get("Uniqueid") == linkedid:
+            rec.hangup_cause = _int(e.get("Cause"))
+            rec.hangup_cause_text = e.get("Cause-txt") or None
+    if rec.disposition == ABANDONED and rec.wait_s is None and joined_at is not None:
+        rec.wait_s = round((ended_at - joined_at).total_seconds(), 3)
+    if rec.disposition == ANSWERED and rec.talk_s is None and rec.answered_at is not None:
+        rec.talk_s = round((ended_at - rec.answered_at).total_seconds(), 3)
+    if rec.disposition == ABANDONED:
+        rec.hangup_by = "caller"
+    return rec
+
+
+def _agent(event: Event) -> str | None:
+    interface = event.get("Interface") or ""
+    account = interface.split("/", 1)[1] if "/" in interface else interface
+    return account or event.get("MemberName") or None
+
+
+def _seconds(raw: str | None) -> float | None:
+    value = _int(raw)
+    return float(value) if value is not None else None
+
+
+def _int(raw: str | None) -> int | None:
+    try:
+        return int(raw) if raw not in (None, "") else None
+    except ValueError:
+        return None

@@ -1,0 +1,74 @@
+"""Group AMI events by Linkedid; when the last channel of a call hangs up, build its record.
+
+The tracker knows AMI event names and fields (plain dicts), but nothing of the AMI client,
+the database or tickets: finished records go to an async sink.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from callengine.calls.record import CallRecord, Event, build_record, is_emergency
+from callengine.clock import Clock
+
+log = logging.getLogger(__name__)
+
+RecordSink = Callable[[CallRecord], Awaitable[None]]
+KEPT_EVENTS = frozenset({
+    "Newchannel", "Hangup", "UserEvent", "QueueCallerJoin", "QueueCallerLeave",
+    "QueueCallerAbandon", "AgentCalled", "AgentConnect", "AgentComplete", "AgentRingNoAnswer",
+})
+
+
+@dataclass
+class _LiveCall:
+    events: list[tuple[datetime, Event]] = field(default_factory=list)
+    channels: set[str] = field(default_factory=set)
+    notes: dict[str, Any] = field(default_factory=dict)
+
+
+class CallTracker:
+    def __init__(self, sink: RecordSink, clock: Clock) -> None:
+        self.sink = sink
+        self.clock = clock
+        self.live: dict[str, _LiveCall] = {}
+
+    async def on_event(self, event: Event) -> None:
+        kind = event.get("Event")
+        linkedid = event.get("Linkedid")
+        if kind not in KEPT_EVENTS or not linkedid:
+            return
+        call = self.live.setdefault(linkedid, _LiveCall())
+        call.events.append((self.clock.now(), event))
+        uniqueid = event.get("Uniqueid", "")
+        if kind == "Newchannel":
+            call.channels.add(uniqueid)
+        elif kind == "Hangup":
+            call.channels.discard(uniqueid)
+            if not call.channels:
+                await self.finish(linkedid)
+
+    def annotate(self, linkedid: str, **notes: Any) -> None:
+        """Facts learned outside AMI (the IVR's category, path and timing) for the call's record."""
+        self.live.setdefault(linkedid, _LiveCall()).notes.update(notes)
+
+    async def finish(self, linkedid: str) -> None:
+        call = self.live.pop(linkedid, None)
+        if call is None or not call.events or not is_emergency([e for _, e in call.events]):
+            return
+        record = build_record(linkedid, call.events)
+        record.category = call.notes.pop("category", None)
+        record.ivr = call.notes
+        log.info("call finished", extra={"linkedid": linkedid, "disposition": record.disposition})
+        await self.sink(record)
+
+    async def sweep(self, active_linkedids: Iterable[str]) -> None:
+        """After an AMI reconnect: calls whose channels all vanished meanwhile are finished now."""
+        active = set(active_linkedids)
+        for linkedid in [k for k in self.live if k not in active]:
+            log.warning("call ended while AMI was away; finishing from the events we have",
+                        extra={"linkedid": linkedid})
+            await self.finish(linkedid)

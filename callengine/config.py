@@ -1,0 +1,210 @@
+"""Settings from config/callengine.conf (Asterisk config syntax) and generated secrets."""
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from asterisk.config import Config, ParseError
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = PROJECT_DIR / "config" / "callengine.conf"
+LANGUAGES = ("id", "en")
+QUEUE_STRATEGIES = ("ringall", "leastrecent", "fewestcalls", "random", "rrmemory", "linear", "wrandom", "rrordered")
+_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
+_NUMBER = re.compile(r"^\+?[0-9*#]{1,20}$")
+
+
+class ConfigError(Exception):
+    """A config value is wrong; the message names the file, section and key."""
+
+
+@dataclass(frozen=True)
+class CallTaker:
+    account: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    config_file: Path
+    city: str
+    timezone: ZoneInfo
+    language: str
+    runtime_dir: Path
+    database_url: str
+    recordings_dir: Path
+    asterisk_templates: Path
+    dialplan_dir: Path
+    sounds_dir: Path
+    sip_bind: str
+    sip_port: int
+    ami_host: str
+    ami_port: int
+    ami_user: str
+    rtp_start: int
+    rtp_end: int
+    fastagi_host: str
+    fastagi_port: int
+    web_host: str
+    web_port: int
+    trunk_match: tuple[str, ...]
+    emergency_numbers: tuple[str, ...]
+    queue: str
+    queue_strategy: str
+    calltakers: tuple[CallTaker, ...]
+
+    @property
+    def secrets_file(self) -> Path:
+        return self.runtime_dir / "secrets.conf"
+
+
+class _Reader:
+    """Typed access to one parsed config file, with errors that name file:section.key."""
+
+    def __init__(self, path: Path) -> None:
+        self.file = path
+        try:
+            parsed = Config(str(path))
+        except ParseError as exc:
+            line, reason = exc.args if len(exc.args) == 2 else ("?", exc)
+            raise ConfigError(f"{path}:{line}: {reason}") from None
+        except OSError as exc:
+            raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+        self.sections: dict[str, dict[str, str]] = {}
+        for category in parsed.categories:
+            items = self.sections.setdefault(category.name.strip(), {})
+            for item in category.items:
+                items[item.name.strip()] = item.value.strip()
+
+    def fail(self, section: str, key: str, why: str) -> ConfigError:
+        return ConfigError(f"{self.file}: [{section}] {key}: {why}")
+
+    def text(self, section: str, key: str, default: str | None = None) -> str:
+        value = self.sections.get(section, {}).get(key, default)
+        if value is None or value == "":
+            raise self.fail(section, key, "missing")
+        return value
+
+    def integer(self, section: str, key: str, default: int, low: int = 1, high: int = 65535) -> int:
+        raw = self.text(section, key, str(default))
+        try:
+            value = int(raw)
+        except ValueError:
+            raise self.fail(section, key, f"{raw!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise self.fail(section, key, f"{value} is outside {low}..{high}")
+        return value
+
+    def address(self, section: str, key: str, default: str) -> str:
+        raw = self.text(section, key, default)
+        try:
+            ipaddress.ip_address(raw)
+        except ValueError:
+            raise self.fail(section, key, f"{raw!r} is not an IP address") from None
+        return raw
+
+    def choice(self, section: str, key: str, default: str, allowed: tuple[str, ...]) -> str:
+        raw = self.text(section, key, default)
+        if raw not in allowed:
+            raise self.fail(section, key, f"{raw!r} is not one of {', '.join(allowed)}")
+        return raw
+
+    def path(self, section: str, key: str, default: str) -> Path:
+        return (self.file.parent / self.text(section, key, default)).resolve()
+
+    def listing(self, section: str, key: str, default: str) -> tuple[str, ...]:
+        return tuple(part.strip() for part in self.text(section, key, default).split(",") if part.strip())
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Read and validate the config file (default: $CALLENGINE_CONFIG or config/callengine.conf)."""
+    path = Path(path or os.environ.get("CALLENGINE_CONFIG") or DEFAULT_CONFIG).resolve()
+    r = _Reader(path)
+    runtime = r.path("general", "runtime", "../runtime")
+    database = r.text("general", "database", "sqlite")
+    if database == "sqlite":
+        database = f"sqlite+aiosqlite:///{runtime / 'callengine.db'}"
+    elif "://" not in database:
+        raise r.fail("general", "database", f"{database!r} is neither 'sqlite' nor a SQLAlchemy URL")
+    zone_name = r.text("general", "timezone", "Asia/Jakarta")
+    try:
+        zone = ZoneInfo(zone_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise r.fail("general", "timezone", f"{zone_name!r} is not an IANA time zone") from None
+
+    trunk = r.listing("trunk", "match", "127.0.0.2")
+    for entry in trunk:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise r.fail("trunk", "match", f"{entry!r} is not an address or network") from None
+    numbers = r.listing("trunk", "numbers", "112")
+    for number in numbers:
+        if not _NUMBER.match(number):
+            raise r.fail("trunk", "numbers", f"{number!r} is not a dialable number")
+
+    takers = []
+    for account, name in r.sections.get("calltakers", {}).items():
+        if not _NAME.match(account):
+            raise r.fail("calltakers", account, "an account may hold only letters, digits, '.', '_' and '-'")
+        takers.append(CallTaker(account, name))
+
+    rtp_start = r.integer("asterisk", "rtp_start", 10000, 1024)
+    rtp_end = r.integer("asterisk", "rtp_end", 10999, 1024)
+    if rtp_end <= rtp_start:
+        raise r.fail("asterisk", "rtp_end", f"must be above rtp_start ({rtp_start})")
+    queue = r.text("queue", "name", "112")
+    if not _NAME.match(queue):
+        raise r.fail("queue", "name", f"{queue!r} is not a valid queue name")
+
+    return Settings(
+        config_file=path,
+        city=r.text("general", "city", "Kota"),
+        timezone=zone,
+        language=r.choice("general", "language", "id", LANGUAGES),
+        runtime_dir=runtime,
+        database_url=database,
+        recordings_dir=r.path("general", "recordings", "../runtime/recordings"),
+        asterisk_templates=r.path("paths", "asterisk_config", "asterisk"),
+        dialplan_dir=r.path("paths", "dialplan", "../dialplan"),
+        sounds_dir=r.path("paths", "sounds", "../sounds"),
+        sip_bind=r.address("asterisk", "sip_bind", "0.0.0.0"),
+        sip_port=r.integer("asterisk", "sip_port", 5060),
+        ami_host=r.address("asterisk", "ami_host", "127.0.0.1"),
+        ami_port=r.integer("asterisk", "ami_port", 5038),
+        ami_user=r.text("asterisk", "ami_user", "callengine"),
+        rtp_start=rtp_start,
+        rtp_end=rtp_end,
+        fastagi_host=r.address("engine", "fastagi_host", "127.0.0.1"),
+        fastagi_port=r.integer("engine", "fastagi_port", 4573),
+        web_host=r.address("engine", "web_host", "127.0.0.1"),
+        web_port=r.integer("engine", "web_port", 8112),
+        trunk_match=trunk,
+        emergency_numbers=numbers,
+        queue=queue,
+        queue_strategy=r.choice("queue", "strategy", "rrmemory", QUEUE_STRATEGIES),
+        calltakers=tuple(takers),
+    )
+
+
+def load_secrets(settings: Settings) -> dict[str, str]:
+    """The AMI secret and one password per call taker, generated once and kept in the runtime folder."""
+    path = settings.secrets_file
+    known: dict[str, str] = {}
+    if path.exists():
+        known = _Reader(path).sections.get("secrets", {})
+    wanted = ["ami"] + [taker.account for taker in settings.calltakers]
+    missing = [name for name in wanted if not known.get(name)]
+    if missing:
+        for name in missing:
+            known[name] = secrets.token_urlsafe(18)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        body = "".join(f"{name} = {value}\n" for name, value in known.items())
+        path.write_text("; generated by callengine at first run; keep out of git\n[secrets]\n" + body)
+        path.chmod(0o600)
+    return known

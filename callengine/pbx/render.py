@@ -1,0 +1,112 @@
+"""Render config/asterisk/ and dialplan/ into <runtime>/etc with the values of Settings."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from callengine.config import Settings, load_secrets
+
+MODULE_DIRS = (Path("/usr/lib/asterisk/modules"), Path("/usr/lib/x86_64-linux-gnu/asterisk/modules"),
+               Path("/usr/lib64/asterisk/modules"))
+SYSTEM_DATA = Path("/usr/share/asterisk")
+_PLACEHOLDER = re.compile(r"@([A-Z_]+)@")
+RUNTIME_DIRS = ("etc", "lib", "data/agi-bin", "data/sounds", "spool", "run", "log", "cache")
+
+
+class RenderError(Exception):
+    pass
+
+
+def module_dir() -> Path:
+    for candidate in MODULE_DIRS:
+        if (candidate / "chan_pjsip.so").exists():
+            return candidate
+    raise RenderError("Asterisk modules not found (is Asterisk installed? run ./scripts/install-system)")
+
+
+def placeholders(settings: Settings, secrets: dict[str, str]) -> dict[str, str]:
+    numbers = "\n".join(
+        f"exten => {number},1,Set(CE_DIALED=${{EXTEN}})\n same => n,Goto(emergency,s,1)"
+        for number in settings.emergency_numbers)
+    members = "\n".join(
+        f"member => PJSIP/{t.account},0,{t.name},PJSIP/{t.account}" for t in settings.calltakers)
+    return {
+        "RUNTIME": str(settings.runtime_dir),
+        "MODULE_DIR": str(module_dir()),
+        "SOUNDS_DIR": str(settings.sounds_dir),
+        "RECORDINGS_DIR": str(settings.recordings_dir),
+        "LANGUAGE": settings.language,
+        "SIP_BIND": settings.sip_bind,
+        "SIP_PORT": str(settings.sip_port),
+        "AMI_HOST": settings.ami_host,
+        "AMI_PORT": str(settings.ami_port),
+        "AMI_USER": settings.ami_user,
+        "AMI_SECRET": secrets["ami"],
+        "RTP_START": str(settings.rtp_start),
+        "RTP_END": str(settings.rtp_end),
+        "FASTAGI_HOST": settings.fastagi_host,
+        "FASTAGI_PORT": str(settings.fastagi_port),
+        "TRUNK_ADDRESS": settings.trunk_match[0].split("/")[0],
+        "TRUNK_MATCH": "\n".join(f"match = {m}" for m in settings.trunk_match),
+        "EMERGENCY_EXTENSIONS": numbers,
+        "QUEUE": settings.queue,
+        "QUEUE_STRATEGY": settings.queue_strategy,
+        "QUEUE_MEMBERS": members,
+    }
+
+
+def fill(template: str, values: dict[str, str], source: Path) -> str:
+    def one(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in values:
+            raise RenderError(f"{source}: unknown placeholder @{name}@")
+        return values[name]
+    return _PLACEHOLDER.sub(one, template)
+
+
+def calltaker_endpoints(settings: Settings, secrets: dict[str, str]) -> str:
+    blocks = []
+    for t in settings.calltakers:
+        blocks.append(
+            f"[{t.account}](calltaker-endpoint)\nauth = {t.account}\naors = {t.account}\n"
+            f"callerid = \"{t.name}\" <{t.account}>\n\n"
+            f"[{t.account}](calltaker-auth)\nusername = {t.account}\npassword = {secrets[t.account]}\n\n"
+            f"[{t.account}](calltaker-aor)\n")
+    return "; rendered from [calltakers] in callengine.conf\n\n" + "\n".join(blocks)
+
+
+def render(settings: Settings) -> Path:
+    """Write the runtime folder; returns the path of the rendered asterisk.conf. Idempotent."""
+    runtime = settings.runtime_dir
+    for sub in RUNTIME_DIRS:
+        (runtime / sub).mkdir(parents=True, exist_ok=True)
+    settings.recordings_dir.mkdir(parents=True, exist_ok=True)
+    secrets = load_secrets(settings)
+    values = placeholders(settings, secrets)
+    etc = runtime / "etc"
+    sources = sorted(settings.asterisk_templates.glob("*.conf")) + sorted(settings.dialplan_dir.glob("*.conf"))
+    if not sources:
+        raise RenderError(f"no Asterisk config templates in {settings.asterisk_templates}")
+    for source in sources:
+        (etc / source.name).write_text(fill(source.read_text(), values, source))
+    (etc / "pjsip_calltakers.conf").write_text(calltaker_endpoints(settings, secrets))
+    _link_data(settings, runtime / "data")
+    return etc / "asterisk.conf"
+
+
+def _link_data(settings: Settings, data: Path) -> None:
+    """Asterisk's own data (XML documentation, core sounds) linked in, our prompts at
+    sounds/callengine/<lang>/."""
+    links = {Path("sounds/callengine"): settings.sounds_dir}
+    for entry in (SYSTEM_DATA.iterdir() if SYSTEM_DATA.is_dir() else ()):
+        if entry.name == "sounds":
+            links.update({Path("sounds") / e.name: e for e in entry.iterdir()})
+        elif entry.name != "agi-bin":
+            links[Path(entry.name)] = entry
+    for name, target in links.items():
+        link = data / name
+        if link.is_symlink() and link.resolve() == target.resolve():
+            continue
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(target)

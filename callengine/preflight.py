@@ -1,0 +1,85 @@
+"""Checks of config and environment, each giving one actionable line per problem."""
+from __future__ import annotations
+
+import asyncio
+import errno
+import socket
+from dataclasses import dataclass
+
+from callengine.audio.prompts import problems as prompt_problems
+from callengine.config import Settings, load_secrets
+from callengine.pbx.process import PbxError, asterisk_binary
+
+
+@dataclass(frozen=True)
+class Port:
+    what: str
+    host: str
+    port: int
+    udp: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.what} port {self.host}:{self.port}/{'udp' if self.udp else 'tcp'}"
+
+
+def pbx_ports(s: Settings) -> list[Port]:
+    return [Port("SIP", s.sip_bind, s.sip_port, udp=True), Port("AMI", s.ami_host, s.ami_port)]
+
+
+def engine_ports(s: Settings) -> list[Port]:
+    return [Port("FastAGI", s.fastagi_host, s.fastagi_port), Port("web", s.web_host, s.web_port)]
+
+
+def port_problem(port: Port) -> str | None:
+    kind = socket.SOCK_DGRAM if port.udp else socket.SOCK_STREAM
+    with socket.socket(socket.AF_INET, kind) as sock:
+        if not port.udp:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((port.host, port.port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return f"{port} is in use by another program: stop it or change the port in the config"
+            return f"{port} cannot be bound: {exc.strerror}"
+    return None
+
+
+def asterisk_problem() -> str | None:
+    try:
+        asterisk_binary()
+    except PbxError as exc:
+        return str(exc)
+    return None
+
+
+async def ami_problem(s: Settings, timeout: float = 3.0) -> str | None:
+    """Log in to AMI with our secret: proves Asterisk runs our config and the secret matches."""
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(s.ami_host, s.ami_port), timeout)
+    except (OSError, asyncio.TimeoutError) as exc:
+        return f"AMI at {s.ami_host}:{s.ami_port} is not reachable ({exc.__class__.__name__}): is Asterisk running?"
+    try:
+        await asyncio.wait_for(reader.readline(), timeout)
+        secret = load_secrets(s)["ami"]
+        writer.write(f"Action: Login\r\nUsername: {s.ami_user}\r\nSecret: {secret}\r\nEvents: off\r\n\r\n".encode())
+        reply = (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)).decode(errors="replace")
+    except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError) as exc:
+        return f"AMI at {s.ami_host}:{s.ami_port} did not answer the login ({exc.__class__.__name__})"
+    finally:
+        writer.close()
+    if "Response: Success" not in reply:
+        return (f"AMI at {s.ami_host}:{s.ami_port} refused user {s.ami_user!r}: the running Asterisk "
+                f"was started with another config or secret; restart it with ./scripts/run")
+    return None
+
+
+def environment_problems(s: Settings, *, running: bool) -> list[str]:
+    """running=False: what `up` needs (ports free). running=True: the system answers (AMI login)."""
+    found = [p for p in (asterisk_problem(),) if p]
+    found += [f"prompt {p}" for p in prompt_problems(s.sounds_dir)]
+    if running:
+        ami = asyncio.run(ami_problem(s))
+        found += [ami] if ami else []
+    else:
+        found += [p for p in map(port_problem, pbx_ports(s) + engine_ports(s)) if p]
+    return found

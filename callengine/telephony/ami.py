@@ -1,0 +1,160 @@
+"""AMI client on panoramisk, wrapped against its known traps.
+
+panoramisk 1.4 alone: a raising sync callback drops the connection, actions have no
+timeout, ping never checks its reply, replies to some actions never resolve unless
+`as_list` is explicit, and reconnects run at a fixed pace. Here: one async dispatcher that
+never raises into panoramisk, `wait_for` on every action, a ping watchdog that closes a
+silent connection, and our own reconnect loop with exponential backoff.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from panoramisk import Manager
+from panoramisk.message import Message
+
+log = logging.getLogger(__name__)
+
+EventHandler = Callable[[dict[str, str]], Awaitable[None]]
+ConnectHandler = Callable[[], Awaitable[None]]
+
+
+class AmiError(Exception):
+    pass
+
+
+class _Manager(Manager):
+    """panoramisk's Manager with its own reconnect and pinger switched off: AmiClient does both."""
+
+    def __init__(self, lost: asyncio.Future[None], **config: Any) -> None:
+        super().__init__(**config)
+        self._lost = lost
+
+    def ping(self) -> None:  # the watchdog in AmiClient pings and checks the reply
+        self.pinger = None
+
+    def connection_made(self, f: asyncio.Future[Any]) -> None:
+        if f.cancelled() or f.exception() is not None:
+            return  # AmiClient.run sees the failure through the connect task
+        super().connection_made(f)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._connected = False
+        if not self._lost.done():
+            self._lost.set_result(None)
+
+
+class AmiClient:
+    """A long-lived AMI session: connects, logs in, dispatches events, and reconnects for ever."""
+
+    def __init__(self, host: str, port: int, username: str, secret: str, *,
+                 on_event: EventHandler, on_connected: ConnectHandler | None = None,
+                 action_timeout: float = 5.0, ping_interval: float = 5.0,
+                 backoff_initial: float = 0.2, backoff_max: float = 5.0) -> None:
+        self.host, self.port, self.username, self.secret = host, port, username, secret
+        self.on_event = on_event
+        self.on_connected = on_connected
+        self.action_timeout = action_timeout
+        self.ping_interval = ping_interval
+        self.backoff_initial, self.backoff_max = backoff_initial, backoff_max
+        self.manager: _Manager | None = None
+        self.connected = asyncio.Event()
+        self.last_error: str | None = None
+
+    async def run(self) -> None:
+        """Connect and stay connected until cancelled."""
+        delay = self.backoff_initial
+        while True:
+            lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            try:
+                await self._connect(lost)
+            except (OSError, AmiError, asyncio.TimeoutError) as exc:
+                self._note_failure(exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.backoff_max)
+                continue
+            delay = self.backoff_initial
+            self.last_error = None
+            log.info("AMI connected", extra={"ami": f"{self.host}:{self.port}"})
+            watchdog = asyncio.create_task(self._watchdog(lost))
+            try:
+                if self.on_connected is not None:
+                    asyncio.create_task(self._guard(self.on_connected(), "on_connected"))
+                await lost
+            finally:
+                watchdog.cancel()
+                self.connected.clear()
+                self._close()
+            log.warning("AMI connection lost; reconnecting", extra={"ami": f"{self.host}:{self.port}"})
+
+    async def _connect(self, lost: asyncio.Future[None]) -> None:
+        manager = _Manager(lost, host=self.host, port=self.port, username=self.username,
+                           secret=self.secret, events="on", ping_delay=3600,
+                           loop=asyncio.get_running_loop())
+        manager.register_event("*", self._dispatch)
+        self.manager = manager
+        await asyncio.wait_for(manager.connect(), self.action_timeout)
+        await asyncio.sleep(0)  # let panoramisk's connection_made callback send the Login
+        login = manager.authenticated_future
+        if login is None:
+            raise AmiError("AMI login was not sent")
+        reply = await asyncio.wait_for(login, self.action_timeout)
+        if not reply.success:
+            self._close()
+            raise AmiError(f"AMI login refused for user {self.username!r}: {reply.get('Message', 'no reason')}")
+        self.connected.set()
+
+    def _note_failure(self, exc: BaseException) -> None:
+        message = str(exc) or type(exc).__name__
+        if isinstance(exc, ConnectionRefusedError):
+            message = f"connection refused at {self.host}:{self.port} (is Asterisk running?)"
+        elif isinstance(exc, asyncio.TimeoutError):
+            message = f"no answer from {self.host}:{self.port} within {self.action_timeout}s"
+        if message != self.last_error:
+            log.warning("AMI unavailable: %s", message)
+        self.last_error = message
+        self._close()
+
+    def _close(self) -> None:
+        if self.manager is not None:
+            self.manager.close()
+            self.manager = None
+
+    def _dispatch(self, manager: Manager, message: Message) -> Awaitable[None]:
+        """panoramisk calls this synchronously: hand back a coroutine so nothing raises in its reader."""
+        return self._guard(self.on_event(dict(message.items())), "event handler")
+
+    async def _guard(self, work: Awaitable[None], what: str) -> None:
+        try:
+            await work
+        except Exception:
+            log.exception("AMI %s failed", what)
+
+    async def _watchdog(self, lost: asyncio.Future[None]) -> None:
+        """Ping on a schedule; a missing or wrong reply means the link is dead even if TCP is up."""
+        while not lost.done():
+            await asyncio.sleep(self.ping_interval)
+            try:
+                reply = await self.action({"Action": "Ping"})
+                if reply.get("Response") != "Success":
+                    raise AmiError(f"unexpected ping reply {reply!r}")
+            except (AmiError, asyncio.TimeoutError) as exc:
+                log.warning("AMI ping failed (%s); closing the connection", exc)
+                if not lost.done():
+                    lost.set_result(None)
+                return
+
+    async def action(self, fields: Mapping[str, str], *, as_list: bool = False,
+                     timeout: float | None = None) -> Any:
+        """Send one action and wait for its reply (a list of messages with as_list=True)."""
+        manager = self.manager
+        if manager is None or not self.connected.is_set():
+            raise AmiError("AMI is not connected")
+        future = manager.send_action(dict(fields), as_list=as_list)
+        try:
+            return await asyncio.wait_for(future, timeout or self.action_timeout)
+        except asyncio.TimeoutError:
+            raise AmiError(f"AMI action {fields.get('Action')} timed out") from None

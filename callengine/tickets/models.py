@@ -1,0 +1,36 @@
+"""Tables of the ticket store. Schema changes go through Alembic (migrations/)."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Float, Integer, String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class CallRow(Base):
+    __tablename__ = "calls"
+
+    linkedid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    caller: Mapped[str | None] = mapped_column(String(20), index=True)
+    caller_raw: Mapped[str] = mapped_column(String(80))
+    dialed: Mapped[str | None] = mapped_column(String(40))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    category: Mapped[str | None] = mapped_column(String(40))
+    queue: Mapped[str | None] = mapped_column(String(40))
+    wait_s: Mapped[float | None] = mapped_column(Float)
+    agent: Mapped[str | None] = mapped_column(String(80))
+    talk_s: Mapped[float | None] = mapped_column(Float)
+    disposition: Mapped[str] = mapped_column(String(20))
+    hangup_cause: Mapped[int | None] = mapped_column(Integer)
+    hangup_cause_text: Mapped[str | None] = mapped_column(String(80))
+    hangup_by: Mapped[str | None] = mapped_column(String(20))
+    recording: Mapped[str | None] = mapped_column(String(255))
+    location: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    ivr: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

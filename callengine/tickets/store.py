@@ -1,0 +1,82 @@
+"""The ticket store over SQLAlchemy async: SQLite (aiosqlite) by default, PostgreSQL (asyncpg) by URL."""
+from __future__ import annotations
+
+import logging
+from dataclasses import fields
+from datetime import timezone
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import select, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from callengine.calls.record import CallRecord
+from callengine.tickets.models import CallRow
+
+log = logging.getLogger(__name__)
+MIGRATIONS = Path(__file__).parent / "migrations"
+_INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+
+
+class StoreError(Exception):
+    pass
+
+
+class TicketStore:
+    def __init__(self, url: str) -> None:
+        if url.startswith("sqlite"):
+            Path(url.split("///", 1)[-1]).parent.mkdir(parents=True, exist_ok=True)
+        self.url = url
+        self.engine: AsyncEngine = create_async_engine(url, pool_pre_ping=True)
+        if self.engine.dialect.name not in _INSERTS:
+            raise StoreError(f"unsupported database {self.engine.dialect.name!r}: use sqlite or postgresql")
+
+    async def migrate(self) -> None:
+        """Bring the schema to the newest Alembic revision."""
+        async with self.engine.begin() as conn:
+            await conn.run_sync(_upgrade)
+
+    async def ping(self) -> bool:
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            return True
+        except Exception as exc:  # any driver error means "not reachable" to /healthz
+            log.warning("database unreachable: %s", exc)
+            return False
+
+    async def save_call(self, record: CallRecord) -> bool:
+        """Insert the record once; a replay of the same Linkedid is a no-op. True if inserted."""
+        values = {f.name: getattr(record, f.name) for f in fields(record)}
+        insert = _INSERTS[self.engine.dialect.name]
+        statement = insert(CallRow).values(**values).on_conflict_do_nothing(index_elements=["linkedid"])
+        async with self.engine.begin() as conn:
+            result = await conn.execute(statement)
+        return bool(result.rowcount)
+
+    async def list_calls(self, limit: int = 100) -> list[CallRecord]:
+        query = select(CallRow).order_by(CallRow.started_at.desc()).limit(limit)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [_to_record(row) for row in rows]
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def _upgrade(connection: Connection) -> None:
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
+
+
+def _to_record(row: object) -> CallRecord:
+    values = {f.name: row[f.name] for f in fields(CallRecord)}  # type: ignore[index]
+    for key in ("started_at", "answered_at", "ended_at"):
+        if values[key] is not None and values[key].tzinfo is None:  # SQLite keeps no offset: we store UTC
+            values[key] = values[key].replace(tzinfo=timezone.utc)
+    return CallRecord(**values)

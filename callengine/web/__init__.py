@@ -1,0 +1,1 @@
+"""The aiohttp server: health now; console, API and AML endpoints later."""

@@ -1,0 +1,172 @@
+"""A 112 centre in a temp folder for one test: real Asterisk on free ports, the engine as a
+real child process whose JSON log lines the test can wait on."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from callengine.config import PROJECT_DIR, Settings, load_secrets, load_settings
+from callengine.pbx.process import Asterisk
+from callengine.pbx.render import render
+
+
+def free_port(udp: bool = False) -> int:
+    kind = socket.SOCK_DGRAM if udp else socket.SOCK_STREAM
+    with socket.socket(socket.AF_INET, kind) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def write_config(folder: Path, **overrides: str) -> Path:
+    rtp = 20000 + (free_port() % 20000)
+    values = {
+        "city": "Samarinda", "timezone": "Asia/Makassar", "language": "id",
+        "runtime": str(folder / "rt"), "database": "sqlite", "recordings": str(folder / "rec"),
+        "asterisk_config": str(PROJECT_DIR / "config" / "asterisk"),
+        "dialplan": str(PROJECT_DIR / "dialplan"), "sounds": str(PROJECT_DIR / "sounds"),
+        "sip_bind": "127.0.0.1", "sip_port": str(free_port(udp=True)), "ami_port": str(free_port()),
+        "rtp_start": str(rtp), "rtp_end": str(rtp + 200),
+        "fastagi_port": str(free_port()), "web_port": str(free_port()),
+    }
+    values.update(overrides)
+    path = folder / "callengine.conf"
+    path.write_text(f"""
+[general]
+city = {values['city']}
+timezone = {values['timezone']}
+language = {values['language']}
+runtime = {values['runtime']}
+database = {values['database']}
+recordings = {values['recordings']}
+[paths]
+asterisk_config = {values['asterisk_config']}
+dialplan = {values['dialplan']}
+sounds = {values['sounds']}
+[asterisk]
+sip_bind = {values['sip_bind']}
+sip_port = {values['sip_port']}
+ami_host = 127.0.0.1
+ami_port = {values['ami_port']}
+rtp_start = {values['rtp_start']}
+rtp_end = {values['rtp_end']}
+[engine]
+fastagi_host = 127.0.0.1
+fastagi_port = {values['fastagi_port']}
+web_host = 127.0.0.1
+web_port = {values['web_port']}
+[trunk]
+match = 127.0.0.2
+numbers = 112
+[queue]
+name = 112
+strategy = rrmemory
+[calltakers]
+taker1 = Operator Satu
+""")
+    return path
+
+
+@dataclass
+class EngineProcess:
+    """`callengine run` as a child; every JSON log line it writes is kept and can be waited on."""
+    config_file: Path
+    proc: subprocess.Popen[str] | None = None
+    lines: list[dict[str, Any]] = field(default_factory=list)
+    changed: threading.Condition = field(default_factory=threading.Condition)
+
+    def start(self) -> EngineProcess:
+        self.proc = subprocess.Popen([sys.executable, "-m", "callengine", "--config", str(self.config_file), "run"],
+                                     stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+                                     env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        threading.Thread(target=self._read, args=(self.proc,), daemon=True).start()
+        self.wait_log("AMI connected", timeout=20)
+        return self
+
+    def _read(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stderr is not None
+        for raw in proc.stderr:
+            try:
+                entry = json.loads(raw)
+            except json.JSONDecodeError:
+                entry = {"level": "raw", "msg": raw.rstrip()}
+            with self.changed:
+                self.lines.append(entry)
+                self.changed.notify_all()
+
+    def wait_log(self, msg: str, timeout: float = 15, start: int = 0, **fields: Any) -> dict[str, Any]:
+        """The first log line from index `start` on with this message and these fields."""
+        def match() -> dict[str, Any] | None:
+            return next((e for e in self.lines[start:] if e.get("msg") == msg and
+                         all(e.get(k) == v for k, v in fields.items())), None)
+        with self.changed:
+            if not self.changed.wait_for(lambda: match() is not None or not self.alive(), timeout):
+                raise TimeoutError(f"engine never logged {msg!r} {fields}; last lines: {self.lines[-8:]}")
+            found = match()
+        if found is None:
+            raise AssertionError(f"engine exited before logging {msg!r}; last lines: {self.lines[-8:]}")
+        return found
+
+    def errors(self) -> list[dict[str, Any]]:
+        return [e for e in self.lines if e.get("level") in ("error", "critical", "raw")]
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self) -> None:
+        if self.alive():
+            assert self.proc is not None
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.alive():
+            assert self.proc is not None
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(15)
+
+
+@dataclass
+class Lab:
+    folder: Path
+    config_file: Path
+    settings: Settings
+    asterisk: Asterisk
+    engines: list[EngineProcess] = field(default_factory=list)
+
+    @classmethod
+    def start(cls, folder: Path, **overrides: str) -> Lab:
+        config_file = write_config(folder, **overrides)
+        settings = load_settings(config_file)
+        asterisk = Asterisk(render(settings))
+        asterisk.start()
+        return cls(folder, config_file, settings, asterisk)
+
+    @property
+    def sip(self) -> str:
+        return f"{self.settings.sip_bind}:{self.settings.sip_port}"
+
+    def password(self, account: str) -> str:
+        return load_secrets(self.settings)[account]
+
+    def engine(self) -> EngineProcess:
+        engine = EngineProcess(self.config_file).start()
+        self.engines.append(engine)
+        return engine
+
+    def calls(self) -> list[dict[str, Any]]:
+        done = subprocess.run([sys.executable, "-m", "callengine", "--config", str(self.config_file),
+                               "calls", "list", "--json"], capture_output=True, text=True, check=True)
+        return [json.loads(line) for line in done.stdout.splitlines()]
+
+    def close(self) -> None:
+        for engine in self.engines:
+            engine.stop()
+        self.asterisk.stop()
