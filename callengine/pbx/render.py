@@ -10,7 +10,7 @@ MODULE_DIRS = (Path("/usr/lib/asterisk/modules"), Path("/usr/lib/x86_64-linux-gn
                Path("/usr/lib64/asterisk/modules"))
 SYSTEM_DATA = Path("/usr/share/asterisk")
 _PLACEHOLDER = re.compile(r"@([A-Z_]+)@")
-RUNTIME_DIRS = ("etc", "lib", "data/agi-bin", "data/sounds", "spool", "run", "log", "cache")
+RUNTIME_DIRS = ("etc", "lib", "data/agi-bin", "data/sounds", "spool", "run", "log/cdr-csv", "cache")
 
 
 class RenderError(Exception):

@@ -1,0 +1,1 @@
+"""Protocol adapters for Asterisk: AMI client and FastAGI server."""
