@@ -31,6 +31,13 @@ class RecordWriter:
     async def submit(self, record: CallRecord) -> None:
         self.queue.put_nowait(record)
 
+    async def drain(self, timeout: float) -> None:
+        """On shutdown: give queued records a moment to reach the store."""
+        try:
+            await asyncio.wait_for(self.queue.join(), timeout)
+        except asyncio.TimeoutError:
+            log.error("stopping with %d call records unwritten", self.queue.qsize())
+
     async def run(self) -> None:
         while True:
             record = await self.queue.get()
@@ -44,6 +51,7 @@ class RecordWriter:
                               extra={"linkedid": record.linkedid})
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, self.retry_max)
+            self.queue.task_done()
             log.info("call recorded" if inserted else "call record already stored",
                      extra={"linkedid": record.linkedid, "disposition": record.disposition})
 
@@ -97,6 +105,7 @@ class Engine:
             await stop.wait()
         finally:
             log.info("callengine stopping")
+            await self.writer.drain(timeout=5)
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)

@@ -41,6 +41,7 @@ class Settings:
     asterisk_templates: Path
     dialplan_dir: Path
     sounds_dir: Path
+    asterisk_binary: str
     sip_bind: str
     sip_port: int
     ami_host: str
@@ -173,6 +174,7 @@ def load_settings(path: Path | None = None) -> Settings:
         asterisk_templates=r.path("paths", "asterisk_config", "asterisk"),
         dialplan_dir=r.path("paths", "dialplan", "../dialplan"),
         sounds_dir=r.path("paths", "sounds", "../sounds"),
+        asterisk_binary=r.text("asterisk", "binary", "asterisk"),
         sip_bind=r.address("asterisk", "sip_bind", "0.0.0.0"),
         sip_port=r.integer("asterisk", "sip_port", 5060),
         ami_host=r.address("asterisk", "ami_host", "127.0.0.1"),

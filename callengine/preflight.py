@@ -44,9 +44,9 @@ def port_problem(port: Port) -> str | None:
     return None
 
 
-def asterisk_problem() -> str | None:
+def asterisk_problem(s: Settings) -> str | None:
     try:
-        asterisk_binary()
+        asterisk_binary(s.asterisk_binary)
     except PbxError as exc:
         return str(exc)
     return None
@@ -75,7 +75,7 @@ async def ami_problem(s: Settings, timeout: float = 3.0) -> str | None:
 
 def environment_problems(s: Settings, *, running: bool) -> list[str]:
     """running=False: what `up` needs (ports free). running=True: the system answers (AMI login)."""
-    found = [p for p in (asterisk_problem(),) if p]
+    found = [p for p in (asterisk_problem(s),) if p]
     found += [f"prompt {p}" for p in prompt_problems(s.sounds_dir)]
     if running:
         ami = asyncio.run(ami_problem(s))

@@ -45,7 +45,7 @@ class Supervisor:
         self.engine: subprocess.Popen[bytes] | None = None
 
     def run(self) -> int:
-        asterisk = Asterisk(render(self.settings))
+        asterisk = Asterisk(render(self.settings), self.settings.asterisk_binary)
         asterisk.start()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: self.stopping.set())

@@ -46,6 +46,9 @@ class CallTracker:
         uniqueid = event.get("Uniqueid", "")
         if kind == "Newchannel":
             call.channels.add(uniqueid)
+        elif kind == "QueueCallerJoin":
+            log.info("caller queued", extra={"linkedid": linkedid, "queue": event.get("Queue"),
+                                             "position": event.get("Position")})
         elif kind == "Hangup":
             call.channels.discard(uniqueid)
             if not call.channels:

@@ -1,6 +1,7 @@
 """Run Asterisk as a child process with the rendered runtime config."""
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
@@ -11,20 +12,21 @@ class PbxError(Exception):
     pass
 
 
-def asterisk_binary() -> str:
-    path = shutil.which("asterisk") or next(
-        (p for p in ("/usr/sbin/asterisk", "/usr/local/sbin/asterisk") if Path(p).exists()), None)
+def asterisk_binary(name: str = "asterisk") -> str:
+    """The Asterisk executable: a name on PATH (sbin included, for non-root shells) or a path."""
+    path = shutil.which(name, path=f"{os.environ.get('PATH', '')}:/usr/sbin:/usr/local/sbin")
     if path is None:
-        raise PbxError("Asterisk is not installed: run ./scripts/install-system (or your distribution's asterisk package)")
+        raise PbxError(f"Asterisk is not installed ({name!r} not found): run ./scripts/install-system "
+                       "or set [asterisk] binary in the config")
     return path
 
 
 class Asterisk:
     """One Asterisk instance, foreground (-f) so it dies with us and logs to its runtime folder."""
 
-    def __init__(self, conf: Path) -> None:
+    def __init__(self, conf: Path, binary: str = "asterisk") -> None:
         self.conf = conf
-        self.binary = asterisk_binary()
+        self.binary = asterisk_binary(binary)
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 60) -> None:

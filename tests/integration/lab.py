@@ -145,7 +145,7 @@ class Lab:
     def start(cls, folder: Path, **overrides: str) -> Lab:
         config_file = write_config(folder, **overrides)
         settings = load_settings(config_file)
-        asterisk = Asterisk(render(settings))
+        asterisk = Asterisk(render(settings), settings.asterisk_binary)
         asterisk.start()
         return cls(folder, config_file, settings, asterisk)
 

@@ -1,0 +1,118 @@
+"""The call tracker fed with AMI transcripts captured from the real Asterisk (tests/unit/transcripts/)."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from callengine.calls.record import ABANDONED, ANSWERED, ENDED_IN_IVR, CallRecord
+from callengine.calls.tracker import CallTracker
+
+TRANSCRIPTS = Path(__file__).parent / "transcripts"
+
+
+class FrozenClock:
+    def now(self) -> datetime:
+        return datetime(2026, 11, 22, 7, 0, tzinfo=timezone.utc)
+
+
+def transcript(name: str) -> list[dict[str, str]]:
+    """AMI messages as Asterisk sent them: 'Key: Value' lines, blank line between messages."""
+    events = []
+    for block in (TRANSCRIPTS / name).read_text().replace("\r\n", "\n").split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+        if "Event" in fields:
+            events.append(fields)
+    return events
+
+
+async def replay(events: list[dict[str, str]], tracker: CallTracker | None = None) -> list[CallRecord]:
+    records: list[CallRecord] = []
+
+    async def sink(record: CallRecord) -> None:
+        records.append(record)
+
+    tracker = tracker or CallTracker(sink, FrozenClock())
+    tracker.sink = sink
+    for event in events:
+        await tracker.on_event(event)
+    return records
+
+
+async def test_caller_hangs_up_in_queue_without_engine_is_abandoned() -> None:
+    [record] = await replay(transcript("abandoned_no_engine.ami"))
+    assert record.disposition == ABANDONED
+    assert record.queue == "112"
+    assert record.dialed == "112"
+    assert record.answered_at is None and record.agent is None
+    assert record.wait_s is not None and record.wait_s >= 0
+    assert record.hangup_cause == 16 and record.hangup_by == "caller"
+    assert record.recording and record.recording.endswith(f"{record.linkedid}.wav")
+    # times come from Asterisk's own timestamps, not from the (frozen) clock
+    assert record.started_at < record.ended_at
+    assert record.started_at.year == 2026 and record.started_at != FrozenClock().now()
+
+
+async def test_replaying_a_transcript_twice_gives_two_identical_records_keyed_alike() -> None:
+    events = transcript("abandoned_no_engine.ami")
+    first = await replay(events)
+    second = await replay(events)
+    assert [r.to_json() for r in first] == [r.to_json() for r in second]
+
+
+async def test_ivr_notes_land_on_the_record() -> None:
+    events = transcript("abandoned_no_engine.ami")
+    records: list[CallRecord] = []
+
+    async def sink(record: CallRecord) -> None:
+        records.append(record)
+
+    tracker = CallTracker(sink, FrozenClock())
+    linkedid = events[[e.get("Event") for e in events].index("Newchannel")]["Linkedid"]
+    tracker.annotate(linkedid, category="kebakaran", ivr_path=["greeting", "menu"])
+    for event in events:
+        await tracker.on_event(event)
+    assert records[0].category == "kebakaran"
+    assert records[0].ivr == {"ivr_path": ["greeting", "menu"]}
+
+
+async def test_a_call_that_never_reached_the_112_context_makes_no_record() -> None:
+    events = [e for e in transcript("abandoned_no_engine.ami")
+              if e["Event"] in ("Newchannel", "Hangup")]
+    assert await replay(events) == []
+
+
+async def test_hangup_before_the_queue_is_ended_in_ivr() -> None:
+    events = [e for e in transcript("abandoned_no_engine.ami") if not e["Event"].startswith("Queue")]
+    [record] = await replay(events)
+    assert record.disposition == ENDED_IN_IVR and record.queue is None and record.wait_s is None
+
+
+async def test_sweep_finishes_calls_whose_channels_vanished_while_ami_was_away() -> None:
+    events = transcript("abandoned_no_engine.ami")
+    cut = [e.get("Event") for e in events].index("Hangup")
+    records: list[CallRecord] = []
+
+    async def sink(record: CallRecord) -> None:
+        records.append(record)
+
+    tracker = CallTracker(sink, FrozenClock())
+    for event in events[:cut]:
+        await tracker.on_event(event)
+    assert records == []
+    await tracker.sweep(active_linkedids=[])
+    assert len(records) == 1 and records[0].disposition == ABANDONED
+    assert tracker.live == {}
+
+
+@pytest.mark.parametrize("name", ["answered.ami"])
+async def test_answered_call(name: str) -> None:
+    if not (TRANSCRIPTS / name).exists():
+        pytest.fail(f"transcript {name} missing")
+    [record] = await replay(transcript(name))
+    assert record.disposition == ANSWERED
+    assert record.agent == "taker1"
+    assert record.answered_at is not None and record.started_at <= record.answered_at <= record.ended_at
+    assert record.wait_s is not None and record.talk_s is not None and record.talk_s > 0
+    assert record.caller == "+6281234567890"
