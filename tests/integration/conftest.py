@@ -5,15 +5,20 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from callengine.bots.softphone import SipBots
 from lab import Lab
+
+if TYPE_CHECKING:
+    from callengine.bots.softphone import SipBots
 
 
 @pytest.fixture(scope="session")
-def bots() -> Iterator[SipBots]:
+def bots() -> Iterator["SipBots"]:
+    from callengine.bots.softphone import SipBots  # pjsua2 loads only for tests that place calls
+
     stack = SipBots()
     yield stack
     stack.close()

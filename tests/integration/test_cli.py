@@ -1,0 +1,74 @@
+"""The command line's errors: one actionable line, no traceback, a non-zero exit."""
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from lab import write_config
+
+
+def callengine(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "callengine", "--config", str(config), *args],
+                          capture_output=True, text=True, timeout=60)
+
+
+def assert_one_clear_error(done: subprocess.CompletedProcess[str], *fragments: str) -> None:
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_help_on_every_command() -> None:
+    for args in ([], ["run"], ["up"], ["check"], ["render"], ["calls", "list"], ["prompts", "check"], ["prompts", "build"]):
+        done = subprocess.run([sys.executable, "-m", "callengine", *args, "--help"], capture_output=True, text=True)
+        assert done.returncode == 0 and "usage: callengine" in done.stdout
+
+
+def test_check_passes_on_a_good_config(tmp_path: Path) -> None:
+    done = callengine(write_config(tmp_path), "check")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("OK:")
+
+
+def test_bad_config_value(tmp_path: Path) -> None:
+    config = write_config(tmp_path, sip_port="fifty")
+    assert_one_clear_error(callengine(config, "check"), "config:", "[asterisk] sip_port", "'fifty' is not a whole number")
+
+
+def test_port_in_use(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        config = write_config(tmp_path, web_port=str(port))
+        assert_one_clear_error(callengine(config, "up"), f"web port 127.0.0.1:{port}/tcp is in use")
+        assert_one_clear_error(callengine(config, "run"), f"web port 127.0.0.1:{port}/tcp is in use")
+
+
+def test_asterisk_missing(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    config.write_text(config.read_text().replace("[asterisk]\n", "[asterisk]\nbinary = /opt/none/asterisk\n"))
+    assert_one_clear_error(callengine(config, "up"), "Asterisk is not installed", "install-system")
+
+
+def test_ami_refused_when_asterisk_is_not_running(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    assert_one_clear_error(callengine(config, "check", "--running"), "AMI at 127.0.0.1:", "is not reachable", "is Asterisk running?")
+
+
+def test_prompt_missing_is_named(tmp_path: Path) -> None:
+    sounds = tmp_path / "sounds"
+    (sounds / "id").mkdir(parents=True)
+    (sounds / "en").mkdir()
+    (sounds / "prompts.conf").write_text("[greeting]\nid = Halo\nen = Hello\n")
+    (sounds / "en" / "greeting.wav").write_bytes(b"not a wav")
+    config = write_config(tmp_path, sounds=str(sounds))
+    done = callengine(config, "prompts", "check")
+    assert done.returncode == 1
+    assert f"{sounds}/id/greeting.wav: missing" in done.stderr
+    assert f"{sounds}/en/greeting.wav: is not a WAV file" in done.stderr
