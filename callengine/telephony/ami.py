@@ -66,9 +66,10 @@ class AmiClient:
 
     async def run(self) -> None:
         """Connect and stay connected until cancelled."""
+        loop = asyncio.get_running_loop()
         delay = self.backoff_initial
         while True:
-            lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            lost: asyncio.Future[None] = loop.create_future()
             try:
                 await self._connect(lost)
             except (OSError, AmiError, asyncio.TimeoutError) as exc:
@@ -76,7 +77,7 @@ class AmiClient:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.backoff_max)
                 continue
-            delay = self.backoff_initial
+            up_since = loop.time()
             self.last_error = None
             log.info("AMI connected", extra={"ami": f"{self.host}:{self.port}"})
             watchdog = asyncio.create_task(self._watchdog(lost))
@@ -89,6 +90,12 @@ class AmiClient:
                 self.connected.clear()
                 self._close()
             log.warning("AMI connection lost; reconnecting", extra={"ami": f"{self.host}:{self.port}"})
+            # a link that dies young counts as a failed attempt: a server that accepts the login
+            # and hangs up at once (or sends Shutdown) must not be hammered in a tight loop
+            if loop.time() - up_since >= self.backoff_max:
+                delay = self.backoff_initial
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.backoff_max)
 
     async def _connect(self, lost: asyncio.Future[None]) -> None:
         manager = _Manager(lost, host=self.host, port=self.port, username=self.username,
@@ -96,12 +103,17 @@ class AmiClient:
                            loop=asyncio.get_running_loop())
         manager.register_event("*", self._dispatch)
         self.manager = manager
-        await asyncio.wait_for(manager.connect(), self.action_timeout)
-        await asyncio.sleep(0)  # let panoramisk's connection_made callback send the Login
-        login = manager.authenticated_future
-        if login is None:
-            raise AmiError("AMI login was not sent")
-        reply = await asyncio.wait_for(login, self.action_timeout)
+        try:
+            await asyncio.wait_for(manager.connect(), self.action_timeout)
+            await asyncio.sleep(0)  # let panoramisk's connection_made callback send the Login
+            login = manager.authenticated_future
+            if login is None:
+                raise AmiError("AMI login was not sent")
+            # shielded: cancelling the future makes panoramisk's own login callback raise
+            reply = await asyncio.wait_for(asyncio.shield(login), self.action_timeout)
+        except BaseException:
+            self._close()  # a failed or cancelled attempt must not leave a half-open socket behind
+            raise
         if not reply.success:
             self._close()
             raise AmiError(f"AMI login refused for user {self.username!r}: {reply.get('Message', 'no reason')}")
@@ -125,7 +137,9 @@ class AmiClient:
 
     def _dispatch(self, manager: Manager, message: Message) -> Awaitable[None]:
         """panoramisk calls this synchronously: hand back a coroutine so nothing raises in its reader."""
-        return self._guard(self.on_event(dict(message.items())), "event handler")
+        # panoramisk adds a 'content' key (the body of a Follows response) that Asterisk never sent
+        event = {key: value for key, value in message.items() if key != "content"}
+        return self._guard(self.on_event(event), "event handler")
 
     async def _guard(self, work: Awaitable[None], what: str) -> None:
         try:
