@@ -2,23 +2,37 @@
 from __future__ import annotations
 
 import shutil
+import socket
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from lab import Lab
 
 if TYPE_CHECKING:
-    from callengine.bots.softphone import SipBots
+    from callengine.bots.softphone import CallTaker, SipBots
+
+
+def loopback_only() -> bool:
+    """True when no route leaves the host: pjsua then puts 127.0.0.1 in its SDP."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # UDP connect sends nothing; it only picks a route
+        except OSError:
+            return True
+        return probe.getsockname()[0].startswith("127.")
 
 
 @pytest.fixture(scope="session")
 def bots() -> Iterator["SipBots"]:
     from callengine.bots.softphone import SipBots  # pjsua2 loads only for tests that place calls
 
+    if not loopback_only():
+        pytest.fail("SIP bots would advertise a non-loopback address: run the suite through "
+                    "./scripts/test, which isolates it in a loopback-only network namespace")
     stack = SipBots()
     yield stack
     stack.close()
@@ -31,3 +45,20 @@ def lab() -> Iterator[Lab]:
     yield centre
     centre.close()
     shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def call_taker(bots: "SipBots", lab: Lab) -> Iterator[Callable[..., "CallTaker"]]:
+    """Make registered call-taker bots on this test's Asterisk; closed when the test ends
+    (pjsua allows few accounts per process)."""
+    made: list[CallTaker] = []
+
+    def make(account: str = "taker1", **options: Any) -> "CallTaker":
+        taker = bots.call_taker(account, lab.password(account), lab.sip, **options)
+        made.append(taker)
+        taker.wait_registered(10)
+        return taker
+
+    yield make
+    for taker in made:
+        taker.close()

@@ -42,10 +42,9 @@ def call_112(bots, lab: Lab, **kwargs):  # type: ignore[no-untyped-def]
     return bots.citizen(caller_id=CITIZEN).call(f"sip:112@{lab.sip}", **kwargs)
 
 
-def test_answered_call_makes_exactly_one_complete_record(bots, lab: Lab, tmp_path: Path) -> None:
+def test_answered_call_makes_exactly_one_complete_record(bots, call_taker, lab: Lab, tmp_path: Path) -> None:
     engine = lab.engine()
-    taker = bots.call_taker("taker1", lab.password("taker1"), lab.sip)
-    taker.wait_registered(10)
+    taker = call_taker()
     heard = tmp_path / "citizen-heard.wav"
     call = call_112(bots, lab, record_to=heard)
     answered = taker.wait_call(30)          # greeting played, queued, rung, answered
@@ -86,9 +85,8 @@ def test_caller_hangs_up_while_queued_is_abandoned(bots, lab: Lab) -> None:
     assert engine.errors() == []
 
 
-def test_without_the_engine_112_still_reaches_a_call_taker(bots, lab: Lab, tmp_path: Path) -> None:
-    taker = bots.call_taker("taker1", lab.password("taker1"), lab.sip)
-    taker.wait_registered(10)
+def test_without_the_engine_112_still_reaches_a_call_taker(bots, call_taker, lab: Lab, tmp_path: Path) -> None:
+    taker = call_taker()
     heard = tmp_path / "heard.wav"
     call = call_112(bots, lab, record_to=heard)
     call.wait_state("confirmed", 10)        # answered at once by Asterisk
