@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from datetime import timedelta
 
 from aiohttp import web
 
@@ -11,6 +12,8 @@ from callengine.calls.record import CallRecord
 from callengine.calls.tracker import CallTracker
 from callengine.clock import Clock, SystemClock
 from callengine.config import Settings, load_secrets
+from callengine.audio.prompts import durations
+from callengine.ivr.config import load_ivr
 from callengine.ivr.flow import Ivr
 from callengine.telephony.ami import AmiClient, AmiError
 from callengine.telephony.fastagi import FastAgiServer
@@ -63,11 +66,17 @@ class Engine:
         self.store = TicketStore(settings.database_url)
         self.writer = RecordWriter(self.store)
         self.tracker = CallTracker(self.writer.submit, self.clock)
-        self.ivr = Ivr(settings.language, self.tracker.annotate)
+        self.ivr_settings = load_ivr(settings.ivr_file)
+        self.ivr = Ivr(self.ivr_settings, settings.language, durations(settings.sounds_dir),
+                       self.has_prank_history, self.tracker.annotate)
         self.fastagi = FastAgiServer(settings.fastagi_host, settings.fastagi_port, {"ivr": self.ivr})
         self.ami = AmiClient(settings.ami_host, settings.ami_port, settings.ami_user,
                              load_secrets(settings)["ami"], on_event=self.tracker.on_event,
                              on_connected=self.on_ami_connected)
+
+    async def has_prank_history(self, caller: str) -> bool:
+        since = self.clock.now() - timedelta(days=self.ivr_settings.prank_days)
+        return await self.store.prank_calls(caller, since) >= self.ivr_settings.prank_calls
 
     async def on_ami_connected(self) -> None:
         """Finish calls that ended while we were disconnected."""

@@ -101,8 +101,9 @@ def cmd_prompts_build(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_prompts_check(settings: Settings, args: argparse.Namespace) -> int:
     from callengine.audio.prompts import problems
+    from callengine.ivr.flow import PROMPTS
 
-    found = problems(settings.sounds_dir)
+    found = problems(settings.sounds_dir, PROMPTS)
     if found:
         return _fail(found)
     print("OK: every prompt exists in every language as 8 kHz mono 16-bit WAV")

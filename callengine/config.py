@@ -38,6 +38,7 @@ class Settings:
     runtime_dir: Path
     database_url: str
     recordings_dir: Path
+    ivr_file: Path
     asterisk_templates: Path
     dialplan_dir: Path
     sounds_dir: Path
@@ -171,6 +172,7 @@ def load_settings(path: Path | None = None) -> Settings:
         runtime_dir=runtime,
         database_url=database,
         recordings_dir=r.path("general", "recordings", "../runtime/recordings"),
+        ivr_file=r.path("paths", "ivr", "ivr.conf"),
         asterisk_templates=r.path("paths", "asterisk_config", "asterisk"),
         dialplan_dir=r.path("paths", "dialplan", "../dialplan"),
         sounds_dir=r.path("paths", "sounds", "../sounds"),

@@ -5,6 +5,7 @@ import shutil
 import subprocess
 import tempfile
 import wave
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +37,7 @@ def speak(text: str, language: str, target: Path) -> None:
     if espeak is None:
         raise RuntimeError("espeak-ng is not installed: run ./scripts/install-system")
     with tempfile.NamedTemporaryFile(suffix=".wav") as raw:
-        subprocess.run([espeak, "-v", VOICES[language], "-s", "150", "-w", raw.name, text], check=True)
+        subprocess.run([espeak, "-v", VOICES[language], "-s", "185", "-w", raw.name, text], check=True)
         sound = AudioSegment.from_wav(raw.name)
     sound = sound.set_channels(1).set_frame_rate(SAMPLE_RATE).set_sample_width(2)
     start = detect_leading_silence(sound)
@@ -58,9 +59,24 @@ def build(sounds_dir: Path, city: str, only_missing: bool = False) -> list[Path]
     return written
 
 
-def problems(sounds_dir: Path, names: list[str] | None = None) -> list[str]:
-    """Every prompt in every language present as a WAV Asterisk plays (8 kHz mono 16-bit)."""
-    wanted = names if names is not None else [p.name for p in catalogue(sounds_dir)]
+def durations(sounds_dir: Path) -> dict[tuple[str, str], float]:
+    """(language, prompt) → seconds, for every WAV present: the IVR plans its budget with them."""
+    found = {}
+    for path in sounds_dir.glob("*/*.wav"):
+        try:
+            with wave.open(str(path)) as w:
+                found[(path.parent.name, path.stem)] = w.getnframes() / w.getframerate()
+        except (wave.Error, EOFError):
+            continue
+    return found
+
+
+def problems(sounds_dir: Path, required: Iterable[str] = ()) -> list[str]:
+    """Every prompt of the catalogue and every required one (those the IVR and dialplan play)
+    present in every language as a WAV Asterisk plays (8 kHz mono 16-bit)."""
+    if not (sounds_dir / "prompts.conf").exists():
+        return [f"{sounds_dir / 'prompts.conf'}: missing (the prompt catalogue)"]
+    wanted = sorted({p.name for p in catalogue(sounds_dir)} | set(required))
     found = []
     for name in wanted:
         for language in LANGUAGES:

@@ -34,6 +34,8 @@ class CallRecord:
     hangup_cause_text: str | None
     hangup_by: str | None
     recording: str | None
+    ghost: bool = False          # no DTMF and no voice from the caller: a silent or pocket call
+    prank: bool = False          # marked by a call taker
     location: dict[str, Any] | None = None
     ivr: dict[str, Any] = field(default_factory=dict)
 
@@ -104,6 +106,8 @@ def build_record(linkedid: str, events: Sequence[tuple[datetime, Event]]) -> Cal
         rec.talk_s = round((ended_at - rec.answered_at).total_seconds(), 3)
     if rec.disposition == ABANDONED:
         rec.hangup_by = "caller"
+    rec.ghost = not any(e.get("Event") in ("ChannelTalkingStart", "DTMFEnd") and e.get("Uniqueid") == linkedid
+                        for _, e in timeline)
     return rec
 
 

@@ -20,6 +20,7 @@ RecordSink = Callable[[CallRecord], Awaitable[None]]
 KEPT_EVENTS = frozenset({
     "Newchannel", "Hangup", "UserEvent", "QueueCallerJoin", "QueueCallerLeave",
     "QueueCallerAbandon", "AgentCalled", "AgentConnect", "AgentComplete", "AgentRingNoAnswer",
+    "ChannelTalkingStart", "DTMFEnd",
 })
 
 

@@ -1,10 +1,12 @@
 """Render config/asterisk/ and dialplan/ into <runtime>/etc with the values of Settings."""
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
 from callengine.config import Settings, load_secrets
+from callengine.ivr.config import load_ivr
 
 MODULE_DIRS = (Path("/usr/lib/asterisk/modules"), Path("/usr/lib/x86_64-linux-gnu/asterisk/modules"),
                Path("/usr/lib64/asterisk/modules"))
@@ -25,6 +27,7 @@ def module_dir() -> Path:
 
 
 def placeholders(settings: Settings, secrets: dict[str, str]) -> dict[str, str]:
+    ivr = load_ivr(settings.ivr_file)
     numbers = "\n".join(
         f"exten => {number},1,Set(CE_DIALED=${{EXTEN}})\n same => n,Goto(emergency,s,1)"
         for number in settings.emergency_numbers)
@@ -52,6 +55,8 @@ def placeholders(settings: Settings, secrets: dict[str, str]) -> dict[str, str]:
         "QUEUE": settings.queue,
         "QUEUE_STRATEGY": settings.queue_strategy,
         "QUEUE_MEMBERS": members,
+        "IVR_TIMEOUT": str(math.ceil(ivr.budget_s) + 1),
+        "DEFAULT_PRIORITY": str(ivr.priorities["none"]),
     }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, Integer, String
+from sqlalchemy import JSON, Boolean, DateTime, Float, Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -16,7 +16,7 @@ class CallRow(Base):
     __tablename__ = "calls"
 
     linkedid: Mapped[str] = mapped_column(String(64), primary_key=True)
-    caller: Mapped[str | None] = mapped_column(String(20), index=True)
+    caller: Mapped[str | None] = mapped_column(String(20))
     caller_raw: Mapped[str] = mapped_column(String(80))
     dialed: Mapped[str | None] = mapped_column(String(40))
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
@@ -32,5 +32,7 @@ class CallRow(Base):
     hangup_cause_text: Mapped[str | None] = mapped_column(String(80))
     hangup_by: Mapped[str | None] = mapped_column(String(20))
     recording: Mapped[str | None] = mapped_column(String(255))
+    ghost: Mapped[bool] = mapped_column(Boolean, default=False)
+    prank: Mapped[bool] = mapped_column(Boolean, default=False)
     location: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     ivr: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

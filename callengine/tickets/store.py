@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import fields
-from datetime import timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -56,6 +56,19 @@ class TicketStore:
         async with self.engine.begin() as conn:
             result = await conn.execute(statement)
         return bool(result.rowcount)
+
+    async def mark_prank(self, linkedid: str, prank: bool = True) -> bool:
+        """A call taker's verdict on a call; False if no such call."""
+        statement = update(CallRow).where(CallRow.linkedid == linkedid).values(prank=prank)
+        async with self.engine.begin() as conn:
+            result = await conn.execute(statement)
+        return bool(result.rowcount)
+
+    async def prank_calls(self, caller: str, since: datetime) -> int:
+        query = (select(func.count()).select_from(CallRow)
+                 .where(CallRow.caller == caller, CallRow.prank.is_(True), CallRow.started_at >= since))
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(query)).scalar_one())
 
     async def list_calls(self, limit: int = 100) -> list[CallRecord]:
         query = select(CallRow).order_by(CallRow.started_at.desc()).limit(limit)

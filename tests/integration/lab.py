@@ -32,6 +32,7 @@ def write_config(folder: Path, **overrides: str) -> Path:
         "runtime": str(folder / "rt"), "database": "sqlite", "recordings": str(folder / "rec"),
         "asterisk_config": str(PROJECT_DIR / "config" / "asterisk"),
         "dialplan": str(PROJECT_DIR / "dialplan"), "sounds": str(PROJECT_DIR / "sounds"),
+        "ivr": str(PROJECT_DIR / "config" / "ivr.conf"),
         "sip_bind": "127.0.0.1", "sip_port": str(free_port(udp=True)), "ami_port": str(free_port()),
         "rtp_start": str(rtp), "rtp_end": str(rtp + 200),
         "fastagi_port": str(free_port()), "web_port": str(free_port()),
@@ -47,6 +48,7 @@ runtime = {values['runtime']}
 database = {values['database']}
 recordings = {values['recordings']}
 [paths]
+ivr = {values['ivr']}
 asterisk_config = {values['asterisk_config']}
 dialplan = {values['dialplan']}
 sounds = {values['sounds']}
