@@ -80,6 +80,23 @@ def cmd_calls_list(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_calls_mark(settings: Settings, args: argparse.Namespace) -> int:
+    from callengine.tickets.store import TicketStore
+
+    async def mark() -> bool:
+        store = TicketStore(settings.database_url)
+        try:
+            await store.migrate()
+            return await store.mark_prank(args.linkedid, prank=not args.clear)
+        finally:
+            await store.close()
+
+    if not asyncio.run(mark()):
+        return _fail([f"no call {args.linkedid!r} in the ticket store"])
+    print(f"{args.linkedid}: {'bukan panggilan palsu (not a prank)' if args.clear else 'panggilan palsu (prank)'}")
+    return 0
+
+
 def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
     from callengine.preflight import environment_problems
 
@@ -139,6 +156,10 @@ def parser() -> argparse.ArgumentParser:
     listing = command("list", cmd_calls_list, "list call records, newest first", calls_sub)
     listing.add_argument("--json", action="store_true", help="one JSON object per line")
     listing.add_argument("--limit", type=int, default=100)
+
+    mark = command("mark-prank", cmd_calls_mark, "mark a call as a prank (its number is warned and queued last on later calls)", calls_sub)
+    mark.add_argument("linkedid")
+    mark.add_argument("--clear", action="store_true", help="take the prank mark off")
 
     prompts = sub.add_parser("prompts", help="IVR prompts", description="IVR prompts")
     prompts_sub = prompts.add_subparsers(dest="prompts_command", required=True, metavar="COMMAND")

@@ -29,5 +29,5 @@ def setup_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    logging.getLogger("panoramisk").setLevel(logging.WARNING)
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    for noisy in ("panoramisk", "aiohttp.access", "aiosqlite", "asyncio", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

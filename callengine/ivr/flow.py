@@ -99,6 +99,7 @@ class Ivr:
             run.path.append(f"skip:{name}")
             return None
         run.path.append(name)
+        log.debug("ivr prompt", extra={"linkedid": agi.env.get("agi_uniqueid", ""), "prompt": name})
         digit = await agi.stream_file(f"callengine/{run.language}/{name}", ALL_DIGITS if barge_in else "")
         return self._pressed(run, digit)
 

@@ -85,7 +85,8 @@ class EngineProcess:
     changed: threading.Condition = field(default_factory=threading.Condition)
 
     def start(self) -> EngineProcess:
-        self.proc = subprocess.Popen([sys.executable, "-m", "callengine", "--config", str(self.config_file), "run"],
+        self.proc = subprocess.Popen([sys.executable, "-m", "callengine", "--config", str(self.config_file), "run",
+                                      "--log-level", "DEBUG"],
                                      stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
                                      env={**os.environ, "PYTHONUNBUFFERED": "1"})
         threading.Thread(target=self._read, args=(self.proc,), daemon=True).start()
@@ -133,6 +134,48 @@ class EngineProcess:
             assert self.proc is not None
             self.proc.send_signal(signal.SIGTERM)
             self.proc.wait(15)
+
+
+class AmiWatcher:
+    """A plain AMI login of the test's own that keeps every event, to wait on what Asterisk says."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.events: list[dict[str, str]] = []
+        self.changed = threading.Condition()
+        self.sock = socket.create_connection((settings.ami_host, settings.ami_port), timeout=10)
+        secret = load_secrets(settings)["ami"]
+        self.sock.sendall(f"Action: Login\r\nUsername: {settings.ami_user}\r\nSecret: {secret}\r\n\r\n".encode())
+        self.sock.settimeout(None)
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        buffer = b""
+        while chunk := self._recv():
+            buffer += chunk
+            *blocks, buffer = buffer.split(b"\r\n\r\n")
+            with self.changed:
+                for block in blocks:
+                    lines = block.decode(errors="replace").split("\r\n")
+                    self.events.append(dict(line.split(": ", 1) for line in lines if ": " in line))
+                self.changed.notify_all()
+
+    def _recv(self) -> bytes:
+        try:
+            return self.sock.recv(65536)
+        except OSError:
+            return b""
+
+    def wait_event(self, name: str, timeout: float = 20, **fields: str) -> dict[str, str]:
+        def match() -> dict[str, str] | None:
+            return next((e for e in self.events if e.get("Event") == name and
+                         all(e.get(k) == v for k, v in fields.items())), None)
+        with self.changed:
+            if not self.changed.wait_for(lambda: match() is not None, timeout):
+                raise TimeoutError(f"Asterisk never sent {name} {fields}")
+            return match()  # type: ignore[return-value]
+
+    def close(self) -> None:
+        self.sock.close()
 
 
 @dataclass
