@@ -16,7 +16,7 @@ from callengine.audio.prompts import durations
 from callengine.ivr.config import load_ivr
 from callengine.ivr.flow import Ivr
 from callengine.telephony.ami import AmiClient, AmiError
-from callengine.telephony.fastagi import FastAgiServer
+from callengine.telephony.fastagi import AgiChannel, FastAgiServer
 from callengine.tickets.store import TicketStore
 from callengine.web.server import make_app
 
@@ -69,10 +69,14 @@ class Engine:
         self.ivr_settings = load_ivr(settings.ivr_file)
         self.ivr = Ivr(self.ivr_settings, settings.language, durations(settings.sounds_dir),
                        self.has_prank_history, self.tracker.annotate)
-        self.fastagi = FastAgiServer(settings.fastagi_host, settings.fastagi_port, {"ivr": self.ivr})
+        self.fastagi = FastAgiServer(settings.fastagi_host, settings.fastagi_port, {"ivr": self.ivr_session})
         self.ami = AmiClient(settings.ami_host, settings.ami_port, settings.ami_user,
                              load_secrets(settings)["ami"], on_event=self.tracker.on_event,
                              on_connected=self.on_ami_connected)
+
+    async def ivr_session(self, agi: AgiChannel) -> None:
+        self.tracker.ivr_started(agi.env.get("agi_uniqueid", ""))
+        await self.ivr(agi)
 
     async def has_prank_history(self, caller: str) -> bool:
         since = self.clock.now() - timedelta(days=self.ivr_settings.prank_days)

@@ -5,6 +5,7 @@ the database or tickets: finished records go to an async sink.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -24,11 +25,16 @@ KEPT_EVENTS = frozenset({
 })
 
 
+IVR_GRACE_S = 3.0  # how long a finished call waits for its IVR session to report
+
+
 @dataclass
 class _LiveCall:
     events: list[tuple[datetime, Event]] = field(default_factory=list)
     channels: set[str] = field(default_factory=set)
     notes: dict[str, Any] = field(default_factory=dict)
+    ivr_done: asyncio.Event | None = None   # set while an IVR session runs for this call
+    finishing: bool = False
 
 
 class CallTracker:
@@ -55,13 +61,34 @@ class CallTracker:
             if not call.channels:
                 await self.finish(linkedid)
 
+    def ivr_started(self, linkedid: str) -> None:
+        """The call's record waits (briefly) for this IVR session's notes, even if the caller hangs up first."""
+        call = self.live.get(linkedid)
+        if call is not None:
+            call.ivr_done = asyncio.Event()
+
     def annotate(self, linkedid: str, **notes: Any) -> None:
         """Facts learned outside AMI (the IVR's category, path and timing) for the call's record."""
-        self.live.setdefault(linkedid, _LiveCall()).notes.update(notes)
+        call = self.live.get(linkedid)
+        if call is None:
+            log.warning("notes for a call no longer tracked", extra={"linkedid": linkedid})
+            return
+        call.notes.update(notes)
+        if call.ivr_done is not None:
+            call.ivr_done.set()
 
     async def finish(self, linkedid: str) -> None:
-        call = self.live.pop(linkedid, None)
-        if call is None or not call.events or not is_emergency([e for _, e in call.events]):
+        call = self.live.get(linkedid)
+        if call is None or call.finishing:
+            return
+        call.finishing = True
+        if call.ivr_done is not None:
+            try:
+                await asyncio.wait_for(call.ivr_done.wait(), IVR_GRACE_S)
+            except asyncio.TimeoutError:
+                log.warning("IVR never reported; recording the call without its notes", extra={"linkedid": linkedid})
+        del self.live[linkedid]
+        if not call.events or not is_emergency([e for _, e in call.events]):
             return
         record = build_record(linkedid, call.events)
         record.category = call.notes.pop("category", None)

@@ -1,6 +1,7 @@
 """The call tracker fed with AMI transcripts captured from the real Asterisk (tests/unit/transcripts/)."""
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -70,9 +71,15 @@ async def test_ivr_notes_land_on_the_record() -> None:
 
     tracker = CallTracker(sink, FrozenClock())
     linkedid = events[[e.get("Event") for e in events].index("Newchannel")]["Linkedid"]
-    tracker.annotate(linkedid, category="kebakaran", ivr_path=["greeting", "menu"])
-    for event in events:
+    hangup = [e.get("Event") for e in events].index("Hangup")
+    for event in events[:hangup]:
         await tracker.on_event(event)
+    tracker.ivr_started(linkedid)
+    finishing = asyncio.create_task(tracker.on_event(events[hangup]))   # caller hangs up mid-IVR
+    await asyncio.sleep(0)  # wait-ok: let the hangup reach the tracker before the IVR reports
+    assert records == []                                                   # the record waits for the IVR
+    tracker.annotate(linkedid, category="kebakaran", ivr_path=["greeting", "menu"])
+    await finishing
     assert records[0].category == "kebakaran"
     assert records[0].ivr == {"ivr_path": ["greeting", "menu"]}
 
