@@ -72,3 +72,10 @@ def test_prompt_missing_is_named(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert f"{sounds}/id/greeting.wav: missing" in done.stderr
     assert f"{sounds}/en/greeting.wav: is not a WAV file" in done.stderr
+
+
+def test_bad_ivr_config_is_named_by_check(tmp_path: Path) -> None:
+    ivr = tmp_path / "ivr.conf"
+    ivr.write_text("[menu]\nbudget = 30\n[options]\n1 = ambulans\n[priorities]\nnone = 5\nprank = 0\n")
+    config = write_config(tmp_path, ivr=str(ivr))
+    assert_one_clear_error(callengine(config, "check"), f"{ivr}: [priorities] ambulans: missing")

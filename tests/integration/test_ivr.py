@@ -196,3 +196,13 @@ async def seed_pranks(lab: Lab, caller: str, count: int) -> None:
                                          None, "abandoned", 16, "Normal Clearing", "caller", None))
         await store.mark_prank(f"seed.{n}")
     await store.close()
+
+
+def test_a_caller_who_speaks_is_not_a_ghost(bots, lab: Lab) -> None:
+    engine = lab.engine()
+    voice = PROJECT_DIR / "sounds" / "id" / "fallback.wav"       # any speech will do
+    call = bots.citizen(caller_id="081234567890").call(f"sip:112@{lab.sip}", play=voice)
+    queued = engine.wait_log("caller queued", timeout=30)
+    finish(engine, call, queued["linkedid"])
+    [record] = lab.calls()
+    assert record["ivr"]["ivr_digits"] == "" and record["ghost"] is False
