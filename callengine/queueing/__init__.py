@@ -1,0 +1,1 @@
+"""Queueing: the three-shift roster and the queue membership that follows it."""
