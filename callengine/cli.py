@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+from datetime import datetime
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -69,12 +70,13 @@ def cmd_calls_list(settings: Settings, args: argparse.Namespace) -> int:
         for call in calls:
             print(json.dumps(call, ensure_ascii=False))
         return 0
-    print(f"{'mulai (start)':25} {'penelepon (caller)':18} {'hasil':12} {'antre':>6} {'bicara':>6} petugas")
+    zone = datetime.now(settings.timezone).tzname() or ""
+    print(f"{'mulai (start)':24} {'penelepon (caller)':18} {'kategori':10} {'hasil':12} {'antre':>6} {'bicara':>6} petugas")
     for c in calls:
         wait = "" if c["wait_s"] is None else f"{c['wait_s']:.0f}s"
         talk = "" if c["talk_s"] is None else f"{c['talk_s']:.0f}s"
-        print(f"{c['started_at'][:25]:25} {c['caller'] or 'tersembunyi':18} {c['disposition']:12} "
-              f"{wait:>6} {talk:>6} {c['agent'] or ''}")
+        print(f"{c['started_at'][:19].replace('T', ' ')} {zone:4} {c['caller'] or 'tersembunyi':18} "
+              f"{c['category'] or '-':10} {c['disposition']:12} {wait:>6} {talk:>6} {c['agent'] or ''}")
     if not calls:
         print("Belum ada panggilan. (No calls yet.)")
     return 0

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 from callengine.config import Settings, load_secrets
@@ -61,12 +62,15 @@ class Supervisor:
     def _keep_engine_running(self) -> None:
         delay = 1.0
         while not self.stopping.is_set():
+            started = time.monotonic()
             self.engine = subprocess.Popen([sys.executable, "-m", "callengine", "--config",
                                             str(self.config_file), "run"])
             while self.engine.poll() is None and not self.stopping.wait(0.5):
                 pass
             if self.stopping.is_set():
                 return
+            if time.monotonic() - started > 60:  # it ran fine for a while: restart promptly
+                delay = 1.0
             print(f"engine exited with status {self.engine.returncode}; 112 still reaches call takers "
                   f"through the dialplan fallback; restarting in {delay:.0f}s", file=sys.stderr, flush=True)
             if self.stopping.wait(delay):
