@@ -47,16 +47,18 @@ def test_answered_call_makes_exactly_one_complete_record(bots, call_taker, lab: 
     taker = call_taker()
     heard = tmp_path / "citizen-heard.wav"
     call = call_112(bots, lab, record_to=heard)
-    answered = taker.wait_call(30)          # greeting played, queued, rung, answered
+    greeting = engine.wait_log("ivr prompt", prompt="greeting", timeout=20)
+    call.send_dtmf("2")                     # kebakaran, pressed during the greeting (barge-in)
+    answered = taker.wait_call(30)          # queued, rung, answered
     answered.wait_state("confirmed", 10)
     call.send_dtmf("5")                     # media flows citizen → Asterisk → call taker
     answered.wait_dtmf(1, 10)
     call.hangup()
     answered.wait_state("disconnected", 10)
-    recorded = engine.wait_log("call recorded", timeout=15)
+    engine.wait_log("call recorded", linkedid=greeting["linkedid"], timeout=15)
 
-    [record] = [c for c in lab.calls() if c["linkedid"] == recorded["linkedid"]]
-    assert len(lab.calls()) == 1
+    [record] = lab.calls()
+    assert record["linkedid"] == greeting["linkedid"]
     assert record["caller"] == "+6281234567890"
     assert record["disposition"] == "answered"
     assert record["agent"] == "taker1" and record["queue"] == "112"
@@ -65,7 +67,8 @@ def test_answered_call_makes_exactly_one_complete_record(bots, call_taker, lab: 
     assert record["wait_s"] is not None and record["wait_s"] >= 0
     assert record["talk_s"] is not None and record["talk_s"] >= 0
     assert record["hangup_cause"] == 16 and record["hangup_by"] == "caller"
-    assert record["ivr"]["ivr_path"] == ["greeting"]
+    assert record["category"] == "kebakaran"
+    assert record["ivr"]["ivr_path"] == ["greeting", "connecting"] and record["ivr"]["ivr_digits"] == "2"
     recording = lab.settings.recordings_dir / record["recording"]
     assert recording.stat().st_size > 44 and rms(recording) > 100   # greeting and call are in it
     assert rms(heard) > 100                                          # the citizen heard the greeting
@@ -134,9 +137,13 @@ def test_fastagi_probes_and_stalled_peers_do_not_delay_the_ivr(bots, lab: Lab) -
     stalled[0].sendall(b"agi_network: yes\nagi_channel: PJSIP/x")   # half a header, then nothing
     for _ in range(20):                                              # health probes: connect, close
         socket.create_connection(address, timeout=5).close()
+    engine.wait_log("ivr prompt", prompt="menu", linkedid=started["uniqueid"])
+    call.send_dtmf("1")
     done = engine.wait_log("ivr done", linkedid=started["uniqueid"])
-    greeting = wav_seconds(lab.settings.sounds_dir / "id" / "greeting.wav")
-    assert done["ivr_s"] < greeting + 1.5     # the greeting's length, not the stalls' timeout
+    prompts = sum(wav_seconds(lab.settings.sounds_dir / "id" / f"{name}.wav")
+                  for name in ("greeting", "menu", "connecting"))
+    assert done["ivr_path"] == ["greeting", "menu", "connecting"]
+    assert done["ivr_s"] < prompts + 1.5     # the prompts' length, not the stalls' timeout
     call.hangup()
     engine.wait_log("call recorded", linkedid=started["uniqueid"])
     for sock in stalled:
