@@ -15,8 +15,11 @@ from callengine.config import Settings, load_secrets
 from callengine.audio.prompts import durations
 from callengine.ivr.config import load_ivr
 from callengine.ivr.flow import Ivr
+from callengine.queueing.roster import RosterFile
+from callengine.queueing.shifts import ShiftKeeper
 from callengine.telephony.ami import AmiClient, AmiError
 from callengine.telephony.fastagi import AgiChannel, FastAgiServer
+from callengine.telephony.queues import AmiQueues
 from callengine.tickets.store import TicketStore
 from callengine.web.server import make_app
 
@@ -71,8 +74,21 @@ class Engine:
                        self.has_prank_history, self.tracker.annotate)
         self.fastagi = FastAgiServer(settings.fastagi_host, settings.fastagi_port, {"ivr": self.ivr_session})
         self.ami = AmiClient(settings.ami_host, settings.ami_port, settings.ami_user,
-                             load_secrets(settings)["ami"], on_event=self.tracker.on_event,
+                             load_secrets(settings)["ami"], on_event=self.on_event,
                              on_connected=self.on_ami_connected)
+        roster = RosterFile(settings.roster_file, settings.timezone, settings.roster)
+        self.shifts = ShiftKeeper(roster, settings.queue, AmiQueues(self.ami), self.clock, self.alert)
+
+    async def on_event(self, event: dict[str, str]) -> None:
+        await self.tracker.on_event(event)
+        await self.shifts.on_event(event)
+
+    async def alert(self, kind: str, message: str) -> None:
+        """Keep an alert for supervisors; a store outage must not stop the shift keeper."""
+        try:
+            await self.store.add_alert(self.clock.now(), kind, message)
+        except Exception as exc:  # driver errors vary by backend; the log line already carries it
+            log.error("alert not stored (%s): %s", exc, message)
 
     async def ivr_session(self, agi: AgiChannel) -> None:
         self.tracker.ivr_started(agi.env.get("agi_uniqueid", ""))
@@ -83,7 +99,8 @@ class Engine:
         return await self.store.prank_calls(caller, since) >= self.ivr_settings.prank_calls
 
     async def on_ami_connected(self) -> None:
-        """Finish calls that ended while we were disconnected."""
+        """Bring the queue back in step with the roster; finish calls that ended while we were disconnected."""
+        self.shifts.wake.set()
         try:
             replies = await self.ami.action({"Action": "CoreShowChannels"}, as_list=True)
         except AmiError as exc:
@@ -109,7 +126,8 @@ class Engine:
             "fastagi": f"{self.settings.fastagi_host}:{self.fastagi.port}",
             "web": f"http://{self.settings.web_host}:{self.settings.web_port}",
             "ami": f"{self.settings.ami_host}:{self.settings.ami_port}"})
-        tasks = [asyncio.create_task(self.ami.run()), asyncio.create_task(self.writer.run())]
+        tasks = [asyncio.create_task(self.ami.run()), asyncio.create_task(self.writer.run()),
+                 asyncio.create_task(self.shifts.run())]
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -7,26 +7,24 @@ import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from asterisk.config import Config, ParseError
+
+if TYPE_CHECKING:
+    from callengine.queueing.roster import Roster
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_DIR / "config" / "callengine.conf"
 LANGUAGES = ("id", "en")
 QUEUE_STRATEGIES = ("ringall", "leastrecent", "fewestcalls", "random", "rrmemory", "linear", "wrandom", "rrordered")
-_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
+NAME = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")  # accounts and queue names: safe as Asterisk section names
 _NUMBER = re.compile(r"^\+?[0-9*#]{1,20}$")
 
 
 class ConfigError(Exception):
     """A config value is wrong; the message names the file, section and key."""
-
-
-@dataclass(frozen=True)
-class CallTaker:
-    account: str
-    name: str
 
 
 @dataclass(frozen=True)
@@ -39,6 +37,7 @@ class Settings:
     database_url: str
     recordings_dir: Path
     ivr_file: Path
+    roster_file: Path
     asterisk_templates: Path
     dialplan_dir: Path
     sounds_dir: Path
@@ -58,7 +57,11 @@ class Settings:
     emergency_numbers: tuple[str, ...]
     queue: str
     queue_strategy: str
-    calltakers: tuple[CallTaker, ...]
+    queue_wrapup_s: int
+    queue_overflow_s: int
+    hold_announce_s: int
+    pause_reasons: tuple[str, ...]
+    roster: Roster
 
     @property
     def secrets_file(self) -> Path:
@@ -150,19 +153,20 @@ def load_settings(path: Path | None = None) -> Settings:
         if not _NUMBER.match(number):
             raise r.fail("trunk", "numbers", f"{number!r} is not a dialable number")
 
-    takers = []
-    for account, name in r.sections.get("calltakers", {}).items():
-        if not _NAME.match(account):
-            raise r.fail("calltakers", account, "an account may hold only letters, digits, '.', '_' and '-'")
-        takers.append(CallTaker(account, name))
-
     rtp_start = r.integer("asterisk", "rtp_start", 10000, 1024)
     rtp_end = r.integer("asterisk", "rtp_end", 10999, 1024)
     if rtp_end <= rtp_start:
         raise r.fail("asterisk", "rtp_end", f"must be above rtp_start ({rtp_start})")
     queue = r.text("queue", "name", "112")
-    if not _NAME.match(queue):
+    if not NAME.match(queue):
         raise r.fail("queue", "name", f"{queue!r} is not a valid queue name")
+    reasons = r.listing("queue", "pause_reasons", "istirahat, briefing, acw, pelatihan, lainnya")
+    for reason in reasons:
+        if not NAME.match(reason):
+            raise r.fail("queue", "pause_reasons", f"{reason!r}: a reason is one word (letters, digits, '-', '_')")
+    from callengine.queueing.roster import load_roster  # the roster module needs ConfigError from here
+
+    roster_file = r.path("paths", "roster", "roster.conf")
 
     return Settings(
         config_file=path,
@@ -173,6 +177,7 @@ def load_settings(path: Path | None = None) -> Settings:
         database_url=database,
         recordings_dir=r.path("general", "recordings", "../runtime/recordings"),
         ivr_file=r.path("paths", "ivr", "ivr.conf"),
+        roster_file=roster_file,
         asterisk_templates=r.path("paths", "asterisk_config", "asterisk"),
         dialplan_dir=r.path("paths", "dialplan", "../dialplan"),
         sounds_dir=r.path("paths", "sounds", "../sounds"),
@@ -192,7 +197,11 @@ def load_settings(path: Path | None = None) -> Settings:
         emergency_numbers=numbers,
         queue=queue,
         queue_strategy=r.choice("queue", "strategy", "rrmemory", QUEUE_STRATEGIES),
-        calltakers=tuple(takers),
+        queue_wrapup_s=r.integer("queue", "wrapup", 5, 0, 600),
+        queue_overflow_s=r.integer("queue", "overflow", 30, 5, 3600),
+        hold_announce_s=r.integer("queue", "hold_announce", 20, 0, 600),
+        pause_reasons=reasons,
+        roster=load_roster(roster_file, zone),
     )
 
 
@@ -202,7 +211,7 @@ def load_secrets(settings: Settings) -> dict[str, str]:
     known: dict[str, str] = {}
     if path.exists():
         known = _Reader(path).sections.get("secrets", {})
-    wanted = ["ami"] + [taker.account for taker in settings.calltakers]
+    wanted = ["ami"] + list(settings.roster.people)
     missing = [name for name in wanted if not known.get(name)]
     if missing:
         for name in missing:

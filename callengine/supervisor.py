@@ -21,14 +21,15 @@ def banner(s: Settings) -> str:
     secrets = load_secrets(s)
     host = "127.0.0.1" if s.sip_bind == "0.0.0.0" else s.sip_bind
     trunk = s.trunk_match[0].split("/")[0]
-    takers = "\n".join(f"    {t.account} / {secrets[t.account]}   ({t.name})" for t in s.calltakers)
+    takers = "\n".join(f"    {p.account} / {secrets[p.account]}   ({p.name}, {p.role})" for p in s.roster.people.values())
     return f"""
 callengine is up — Layanan darurat 112 {s.city}
   SIP (PJSIP, UDP)  {host}:{s.sip_port}      AMI {s.ami_host}:{s.ami_port}
   FastAGI           {s.fastagi_host}:{s.fastagi_port}      web http://{s.web_host}:{s.web_port}/healthz
 
-Call-taker softphones (Zoiper, MicroSIP, Linphone): register to {host}:{s.sip_port} as
+Softphones (Zoiper, MicroSIP, Linphone): register to {host}:{s.sip_port} as
 {takers}
+(`callengine softphones` prints them again; the shift on duty joins the 112 queue.)
 
 Place a 112 call as the telco trunk would (from {trunk}):
     sipp -sn uac -i {trunk} -s 112 -m 1 -d 20000 {host}:{s.sip_port}

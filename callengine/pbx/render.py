@@ -7,11 +7,13 @@ from pathlib import Path
 
 from callengine.config import Settings, load_secrets
 from callengine.ivr.config import load_ivr
+from callengine.queueing.roster import Person
 
 MODULE_DIRS = (Path("/usr/lib/asterisk/modules"), Path("/usr/lib/x86_64-linux-gnu/asterisk/modules"),
                Path("/usr/lib64/asterisk/modules"))
 SYSTEM_DATA = Path("/usr/share/asterisk")
 _PLACEHOLDER = re.compile(r"@([A-Z_]+)@")
+SUPERVISOR_PENALTY = 10  # supervisors ring only once the overflow rule lifts QUEUE_MAX_PENALTY to this
 RUNTIME_DIRS = ("etc", "lib", "data/agi-bin", "data/sounds", "spool", "run", "log/cdr-csv", "cache")
 
 
@@ -31,8 +33,9 @@ def placeholders(settings: Settings, secrets: dict[str, str]) -> dict[str, str]:
     numbers = "\n".join(
         f"exten => {number},1,Set(CE_DIALED=${{EXTEN}})\n same => n,Goto(emergency,s,1)"
         for number in settings.emergency_numbers)
-    members = "\n".join(
-        f"member => PJSIP/{t.account},0,{t.name},PJSIP/{t.account}" for t in settings.calltakers)
+    roster = settings.roster
+    supervisors = "\n".join(_member(roster.people[a], SUPERVISOR_PENALTY) for a in roster.supervisors)
+    everyone = "\n".join(_member(person, 0) for person in roster.people.values())
     return {
         "RUNTIME": str(settings.runtime_dir),
         "MODULE_DIR": str(module_dir()),
@@ -54,7 +57,12 @@ def placeholders(settings: Settings, secrets: dict[str, str]) -> dict[str, str]:
         "EMERGENCY_EXTENSIONS": numbers,
         "QUEUE": settings.queue,
         "QUEUE_STRATEGY": settings.queue_strategy,
-        "QUEUE_MEMBERS": members,
+        "QUEUE_WRAPUP": str(settings.queue_wrapup_s),
+        "QUEUE_OVERFLOW": str(settings.queue_overflow_s),
+        "HOLD_ANNOUNCE": str(settings.hold_announce_s),
+        "SUPERVISOR_PENALTY": str(SUPERVISOR_PENALTY),
+        "SUPERVISOR_MEMBERS": supervisors,
+        "FALLBACK_MEMBERS": everyone,
         "IVR_TIMEOUT": str(math.ceil(ivr.budget_s) + 1),
         "DEFAULT_PRIORITY": str(ivr.priorities["none"]),
     }
@@ -69,15 +77,20 @@ def fill(template: str, values: dict[str, str], source: Path) -> str:
     return _PLACEHOLDER.sub(one, template)
 
 
-def calltaker_endpoints(settings: Settings, secrets: dict[str, str]) -> str:
+def _member(person: Person, penalty: int) -> str:
+    return f"member => PJSIP/{person.account},{penalty},{person.name},PJSIP/{person.account}"
+
+
+def staff_endpoints(settings: Settings, secrets: dict[str, str]) -> str:
+    """One PJSIP endpoint, auth and aor per person on the roster (call takers and supervisors)."""
     blocks = []
-    for t in settings.calltakers:
+    for p in settings.roster.people.values():
         blocks.append(
-            f"[{t.account}](calltaker-endpoint)\nauth = {t.account}\naors = {t.account}\n"
-            f"callerid = \"{t.name}\" <{t.account}>\n\n"
-            f"[{t.account}](calltaker-auth)\nusername = {t.account}\npassword = {secrets[t.account]}\n\n"
-            f"[{t.account}](calltaker-aor)\n")
-    return "; rendered from [calltakers] in callengine.conf\n\n" + "\n".join(blocks)
+            f"[{p.account}](calltaker-endpoint)\nauth = {p.account}\naors = {p.account}\n"
+            f"callerid = \"{p.name}\" <{p.account}>\n\n"
+            f"[{p.account}](calltaker-auth)\nusername = {p.account}\npassword = {secrets[p.account]}\n\n"
+            f"[{p.account}](calltaker-aor)\n")
+    return f"; rendered from {settings.roster_file}\n\n" + "\n".join(blocks)
 
 
 def render(settings: Settings) -> Path:
@@ -94,7 +107,7 @@ def render(settings: Settings) -> Path:
         raise RenderError(f"no Asterisk config templates in {settings.asterisk_templates}")
     for source in sources:
         (etc / source.name).write_text(fill(source.read_text(), values, source))
-    (etc / "pjsip_calltakers.conf").write_text(calltaker_endpoints(settings, secrets))
+    (etc / "pjsip_staff.conf").write_text(staff_endpoints(settings, secrets))
     _link_data(settings, runtime / "data")
     return etc / "asterisk.conf"
 

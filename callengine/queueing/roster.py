@@ -5,6 +5,7 @@ rotation and the overrides of 24 December decide who works the night into the 25
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -12,8 +13,9 @@ from zoneinfo import ZoneInfo
 
 from asterisk.config import Config, ParseError
 
-from callengine.config import ConfigError
+from callengine.config import NAME, ConfigError
 
+log = logging.getLogger(__name__)
 DEFAULT_SHIFTS = {"pagi": "07:00-15:00", "siang": "15:00-23:00", "malam": "23:00-07:00"}
 
 
@@ -64,6 +66,10 @@ class Roster:
     def supervisors(self) -> list[str]:
         return [p.account for p in self.people.values() if p.role == "supervisor"]
 
+    @property
+    def calltakers(self) -> list[str]:
+        return [p.account for p in self.people.values() if p.role == "calltaker"]
+
     def duty_at(self, moment: datetime) -> Duty:
         """The shift running at `moment` (any time zone) and who is rostered on it."""
         local = moment.astimezone(self.zone)
@@ -90,6 +96,10 @@ def load_roster(path: Path, zone: ZoneInfo) -> Roster:
 
     people = {a: Person(a, n, "calltaker") for a, n in sections.get("calltakers", {}).items()}
     people.update({a: Person(a, n, "supervisor") for a, n in sections.get("supervisors", {}).items()})
+    for person in people.values():
+        if not NAME.match(person.account):
+            raise fail(f"{person.role}s", person.account,
+                       "an account may hold only letters, digits, '.', '_' and '-' (at most 40)")
     teams = {name: _names(value) for name, value in sections.get("teams", {}).items()}
     for team, members in teams.items():
         for account in members:
@@ -169,3 +179,29 @@ def _check_coverage(shifts: tuple[Shift, ...], path: Path) -> None:
                               f"{after.name}, starts at {after.start:%H:%M}: leave no gap and no overlap")
     if sum(1 for s in shifts if s.crosses_midnight) != 1 and len(shifts) > 1:
         raise ConfigError(f"{path}: [shifts] exactly one shift must cross midnight")
+
+
+class RosterFile:
+    """The roster, re-read when its file changes. A broken edit is logged and the last good
+    roster stays in force: a typo must never empty the 112 queue."""
+
+    def __init__(self, path: Path, zone: ZoneInfo, roster: Roster) -> None:
+        self.path, self.zone, self.roster = path, zone, roster
+        self._stamp = self._mtime()
+
+    def __call__(self) -> Roster:
+        stamp = self._mtime()
+        if stamp != self._stamp:
+            self._stamp = stamp
+            try:
+                self.roster = load_roster(self.path, self.zone)
+                log.info("roster reloaded", extra={"file": str(self.path)})
+            except ConfigError as exc:
+                log.error("roster change ignored, the previous roster stays in force: %s", exc)
+        return self.roster
+
+    def _mtime(self) -> float | None:
+        try:
+            return self.path.stat().st_mtime
+        except OSError:
+            return None

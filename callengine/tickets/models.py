@@ -36,3 +36,26 @@ class CallRow(Base):
     prank: Mapped[bool] = mapped_column(Boolean, default=False)
     location: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     ivr: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class AlertRow(Base):
+    """Something supervisors must see: e.g. nobody of the incoming shift is registered."""
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    message: Mapped[str] = mapped_column(String(500))
+
+
+class PauseRow(Base):
+    """One pause of a call taker: why, who paused and unpaused, and when."""
+    __tablename__ = "pauses"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account: Mapped[str] = mapped_column(String(40), index=True)
+    reason: Mapped[str] = mapped_column(String(40))
+    paused_by: Mapped[str] = mapped_column(String(80))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ended_by: Mapped[str | None] = mapped_column(String(80))

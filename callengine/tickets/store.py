@@ -8,13 +8,13 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import func, select, text, update
+from sqlalchemy import Insert, Update, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from callengine.calls.record import CallRecord
-from callengine.tickets.models import CallRow
+from callengine.tickets.models import AlertRow, CallRow, PauseRow
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -70,6 +70,38 @@ class TicketStore:
         async with self.engine.connect() as conn:
             return int((await conn.execute(query)).scalar_one())
 
+    async def add_alert(self, at: datetime, kind: str, message: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(insert_row(AlertRow, at=at, kind=kind, message=message[:500]))
+
+    async def alerts(self, since: datetime) -> list[dict[str, object]]:
+        query = select(AlertRow.at, AlertRow.kind, AlertRow.message).where(AlertRow.at >= since).order_by(AlertRow.at)
+        async with self.engine.connect() as conn:
+            return [{**row, "at": _utc(row["at"])} for row in (await conn.execute(query)).mappings()]
+
+    async def start_pause(self, account: str, reason: str, by: str, at: datetime) -> None:
+        """Close any open pause of the account (a new reason replaces the old) and open this one."""
+        async with self.engine.begin() as conn:
+            await conn.execute(_close_pause(account, by, at))
+            await conn.execute(insert_row(PauseRow, account=account, reason=reason, paused_by=by, started_at=at))
+
+    async def end_pause(self, account: str, by: str, at: datetime) -> bool:
+        async with self.engine.begin() as conn:
+            return bool((await conn.execute(_close_pause(account, by, at))).rowcount)
+
+    async def pauses(self, account: str) -> list[dict[str, object]]:
+        query = select(PauseRow).where(PauseRow.account == account).order_by(PauseRow.id)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).scalars().all()
+        return [{"account": r.account, "reason": r.reason, "paused_by": r.paused_by, "started_at": _utc(r.started_at),
+                 "ended_at": _utc(r.ended_at), "ended_by": r.ended_by} for r in rows]
+
+    async def calls_between(self, start: datetime, end: datetime) -> list[CallRecord]:
+        query = select(CallRow).where(CallRow.started_at >= start, CallRow.started_at < end).order_by(CallRow.started_at)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [_to_record(row) for row in rows]
+
     async def list_calls(self, limit: int = 100) -> list[CallRecord]:
         query = select(CallRow).order_by(CallRow.started_at.desc()).limit(limit)
         async with self.engine.connect() as conn:
@@ -87,9 +119,24 @@ def _upgrade(connection: Connection) -> None:
     command.upgrade(config, "head")
 
 
+def insert_row(table: type, **values: object) -> Insert:
+    return insert(table).values(**values)
+
+
+def _close_pause(account: str, by: str, at: datetime) -> Update:
+    return (update(PauseRow).where(PauseRow.account == account, PauseRow.ended_at.is_(None))
+            .values(ended_at=at, ended_by=by))
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """SQLite keeps no offset: we store UTC."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value
+
+
 def _to_record(row: object) -> CallRecord:
     values = {f.name: row[f.name] for f in fields(CallRecord)}  # type: ignore[index]
     for key in ("started_at", "answered_at", "ended_at"):
-        if values[key] is not None and values[key].tzinfo is None:  # SQLite keeps no offset: we store UTC
-            values[key] = values[key].replace(tzinfo=timezone.utc)
+        values[key] = _utc(values[key])
     return CallRecord(**values)

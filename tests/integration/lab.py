@@ -25,19 +25,33 @@ def free_port(udp: bool = False) -> int:
         return sock.getsockname()[1]
 
 
-def write_config(folder: Path, **overrides: str) -> Path:
+# taker1 is on duty around the clock; the others are on the roster (and the fallback queue) only.
+ROSTER = """
+[calltakers]
+taker1 = Operator Satu
+taker2 = Operator Dua
+taker3 = Operator Tiga
+[supervisors]
+spv1 = Supervisor Satu
+[rotation]
+1 = pagi taker1, siang taker1, malam taker1
+"""
+
+
+def write_config(folder: Path, roster: str = ROSTER, **overrides: str) -> Path:
     rtp = 20000 + (free_port() % 20000)
     values = {
         "city": "Samarinda", "timezone": "Asia/Makassar", "language": "id",
         "runtime": str(folder / "rt"), "database": "sqlite", "recordings": str(folder / "rec"),
         "asterisk_config": str(PROJECT_DIR / "config" / "asterisk"),
         "dialplan": str(PROJECT_DIR / "dialplan"), "sounds": str(PROJECT_DIR / "sounds"),
-        "ivr": str(PROJECT_DIR / "config" / "ivr.conf"),
+        "ivr": str(PROJECT_DIR / "config" / "ivr.conf"), "overflow": "30",
         "sip_bind": "127.0.0.1", "sip_port": str(free_port(udp=True)), "ami_port": str(free_port()),
         "rtp_start": str(rtp), "rtp_end": str(rtp + 200),
         "fastagi_port": str(free_port()), "web_port": str(free_port()),
     }
     values.update(overrides)
+    (folder / "roster.conf").write_text(roster)
     path = folder / "callengine.conf"
     path.write_text(f"""
 [general]
@@ -49,6 +63,7 @@ database = {values['database']}
 recordings = {values['recordings']}
 [paths]
 ivr = {values['ivr']}
+roster = roster.conf
 asterisk_config = {values['asterisk_config']}
 dialplan = {values['dialplan']}
 sounds = {values['sounds']}
@@ -70,8 +85,7 @@ numbers = 112
 [queue]
 name = 112
 strategy = rrmemory
-[calltakers]
-taker1 = Operator Satu
+overflow = {values['overflow']}
 """)
     return path
 
@@ -187,8 +201,8 @@ class Lab:
     engines: list[EngineProcess] = field(default_factory=list)
 
     @classmethod
-    def start(cls, folder: Path, **overrides: str) -> Lab:
-        config_file = write_config(folder, **overrides)
+    def start(cls, folder: Path, roster: str = ROSTER, **overrides: str) -> Lab:
+        config_file = write_config(folder, roster, **overrides)
         settings = load_settings(config_file)
         asterisk = Asterisk(render(settings), settings.asterisk_binary)
         asterisk.start()

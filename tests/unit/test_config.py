@@ -8,12 +8,19 @@ from callengine.config import ConfigError, load_secrets, load_settings
 BASE = """
 [general]
 runtime = rt
+"""
+ROSTER = """
 [calltakers]
 taker1 = Operator Satu
+[supervisors]
+spv1 = Supervisor Satu
+[rotation]
+1 = pagi taker1, siang taker1, malam taker1
 """
 
 
 def write(tmp_path: Path, text: str) -> Path:
+    (tmp_path / "roster.conf").write_text(ROSTER)
     path = tmp_path / "callengine.conf"
     path.write_text(text)
     return path
@@ -25,7 +32,8 @@ def test_defaults_resolve_relative_to_the_config_file(tmp_path: Path) -> None:
     assert s.database_url == f"sqlite+aiosqlite:///{s.runtime_dir / 'callengine.db'}"
     assert (s.sip_port, s.ami_port, s.fastagi_port, s.web_port) == (5060, 5038, 4573, 8112)
     assert s.trunk_match == ("127.0.0.2",) and s.emergency_numbers == ("112",)
-    assert [t.account for t in s.calltakers] == ["taker1"]
+    assert s.roster.calltakers == ["taker1"] and s.roster.supervisors == ["spv1"]
+    assert (s.queue_wrapup_s, s.queue_overflow_s) == (5, 30)
 
 
 @pytest.mark.parametrize("section,line,message", [
@@ -37,6 +45,8 @@ def test_defaults_resolve_relative_to_the_config_file(tmp_path: Path) -> None:
     ("trunk", "numbers = 112, 1l2", "[trunk] numbers: '1l2' is not a dialable number"),
     ("queue", "strategy = fastest", "[queue] strategy: 'fastest' is not one of"),
     ("general", "database = mysql", "[general] database: 'mysql' is neither 'sqlite' nor a SQLAlchemy URL"),
+    ("queue", "overflow = 2", "[queue] overflow: 2 is outside 5..3600"),
+    ("queue", "pause_reasons = istirahat, makan siang", "[queue] pause_reasons: 'makan siang': a reason is one word"),
 ])
 def test_bad_values_give_one_precise_message(tmp_path: Path, section: str, line: str, message: str) -> None:
     path = write(tmp_path, BASE + f"[{section}]\n{line}\n")
@@ -59,6 +69,6 @@ def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
 def test_secrets_are_generated_once_private_and_stable(tmp_path: Path) -> None:
     s = load_settings(write(tmp_path, BASE))
     first = load_secrets(s)
-    assert set(first) == {"ami", "taker1"} and all(len(v) >= 20 for v in first.values())
+    assert set(first) == {"ami", "taker1", "spv1"} and all(len(v) >= 20 for v in first.values())
     assert s.secrets_file.stat().st_mode & 0o077 == 0
     assert load_secrets(s) == first

@@ -1,0 +1,111 @@
+"""The shift keeper: keeps the 112 queue's members in step with the roster.
+
+It reconciles instead of reacting to single events: at every shift boundary, on every AMI
+(re)connect and whenever a member's state changes, it compares who the roster wants with
+who the queue has and closes the gap. Reconciling twice changes nothing, so a missed
+event or a restarted Asterisk costs one pass, never a wrong queue.
+
+Rules: the incoming shift joins at once (paused while its softphone is not registered);
+the outgoing shift leaves only when its call in hand is over; if nobody of the incoming
+shift is registered, the outgoing shift stays and the supervisors are alerted.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from callengine.clock import Clock
+from callengine.queueing.members import UNREGISTERED, Member, QueueControl, QueueControlError
+from callengine.queueing.roster import Duty, Roster
+
+log = logging.getLogger(__name__)
+
+Alert = Callable[[str, str], Awaitable[None]]   # (kind, message) → recorded for supervisors
+# AMI events after which the queue may differ from the roster: a member finished a call,
+# a softphone registered or vanished, a member was changed by hand.
+WAKING_EVENTS = frozenset({"AgentComplete", "ContactStatus", "DeviceStateChange", "QueueMemberRemoved",
+                           "QueueMemberAdded", "QueueMemberPause", "FullyBooted"})
+
+
+class ShiftKeeper:
+    def __init__(self, roster: Callable[[], Roster], queue: str, pbx: QueueControl, clock: Clock,
+                 alert: Alert, tick_s: float = 10.0) -> None:
+        self.roster = roster
+        self.queue = queue
+        self.pbx = pbx
+        self.clock = clock
+        self.alert = alert
+        self.tick_s = tick_s
+        self.wake = asyncio.Event()
+        self._alerted: set[tuple[object, ...]] = set()
+        self._waiting_for_call_end: set[str] = set()
+
+    async def on_event(self, event: dict[str, str]) -> None:
+        if event.get("Event") in WAKING_EVENTS:
+            self.wake.set()
+
+    async def run(self) -> None:
+        """Reconcile now, at each shift boundary, on wake-ups, and every tick for safety."""
+        while True:
+            self.wake.clear()
+            timeout = self.tick_s
+            try:
+                duty = await self.reconcile()
+                timeout = min(timeout, max(0.05, (duty.ends - self.clock.now()).total_seconds()))
+            except QueueControlError as exc:
+                log.warning("queue not reconciled: %s", exc)
+            try:
+                await asyncio.wait_for(self.wake.wait(), timeout)
+            except asyncio.TimeoutError:
+                pass
+
+    async def reconcile(self) -> Duty:
+        roster = self.roster()
+        duty = roster.duty_at(self.clock.now())
+        state = await self.pbx.queue_state(self.queue)
+        online = await self.pbx.registered()
+        current = {m.account: m for m in state.members if m.dynamic}
+        wanted = duty.accounts
+        for account in sorted(wanted - current.keys()):
+            await self._join(roster, account, online)
+        for account in sorted(wanted & current.keys()):
+            member = current[account]
+            if member.paused and member.reason == UNREGISTERED and account in online:
+                await self.pbx.pause(self.queue, account, False, "")
+                log.info("call taker registered; unpaused", extra={"account": account, "queue": self.queue})
+        leaving = sorted(current.keys() - wanted)
+        if leaving and not wanted & online:
+            await self._alert_once(("absent", duty.day, duty.shift), "shift_absent",
+                                   f"nobody of shift {duty.shift} {duty.day} is registered; "
+                                   f"{', '.join(leaving)} stay on the 112 queue")
+            return duty
+        for account in leaving:
+            await self._leave(current[account], duty)
+        return duty
+
+    async def _join(self, roster: Roster, account: str, online: set[str]) -> None:
+        person = roster.people[account]
+        here = account in online
+        await self.pbx.add(self.queue, account, person.name, paused=not here, reason="" if here else UNREGISTERED)
+        log.info("call taker joined the queue" if here else "call taker joined the queue paused: softphone not registered",
+                 extra={"account": account, "queue": self.queue})
+
+    async def _leave(self, member: Member, duty: Duty) -> None:
+        if member.in_call:
+            if member.account not in self._waiting_for_call_end:
+                self._waiting_for_call_end.add(member.account)
+                log.info("call taker leaves after the call in hand", extra={"account": member.account,
+                                                                            "shift": duty.shift})
+            return
+        self._waiting_for_call_end.discard(member.account)
+        await self.pbx.remove(self.queue, member.account)
+        log.info("call taker left the queue", extra={"account": member.account, "queue": self.queue})
+
+    async def _alert_once(self, key: tuple[object, ...], kind: str, message: str) -> None:
+        if key in self._alerted:
+            return
+        self._alerted.add(key)
+        log.warning("supervisor alert: %s", message, extra={"alert": kind})
+        await self.alert(kind, message)
+
