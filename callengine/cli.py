@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-from datetime import datetime
+from datetime import date, datetime
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +13,8 @@ from callengine import __version__
 from callengine.config import ConfigError, Settings, load_settings
 from callengine.pbx.process import PbxError
 from callengine.pbx.render import RenderError
+from callengine.queueing.members import QueueControlError
+from callengine.telephony.ami import AmiError
 
 Command = Callable[[Settings, argparse.Namespace], int]
 
@@ -129,6 +131,116 @@ def cmd_prompts_check(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _ami(settings: Settings):  # type: ignore[no-untyped-def]
+    from callengine.config import load_secrets
+    from callengine.telephony.ami import ami_session
+
+    return ami_session(settings.ami_host, settings.ami_port, settings.ami_user, load_secrets(settings)["ami"])
+
+
+def cmd_queue_status(settings: Settings, args: argparse.Namespace) -> int:
+    from callengine.queueing.status import status_json, status_text
+    from callengine.telephony.queues import AmiQueues
+
+    async def fetch() -> dict[str, object]:
+        async with _ami(settings) as ami:
+            queues = AmiQueues(ami)
+            states = [await queues.queue_state(name) for name in (settings.queue, f"{settings.queue}-fallback")]
+        return status_json(states, settings.roster, datetime.now(settings.timezone))
+
+    status = asyncio.run(fetch())
+    print(json.dumps(status, ensure_ascii=False) if args.json else status_text(status))
+    return 0
+
+
+def cmd_queue_pause(settings: Settings, args: argparse.Namespace) -> int:
+    """Pause or unpause a call taker in every 112 queue, and keep who, why and when."""
+    from callengine.tickets.store import TicketStore
+    from callengine.telephony.queues import AmiQueues
+
+    pausing = not getattr(args, "unpause", False)
+    if args.account not in settings.roster.people:
+        return _fail([f"{args.account!r} is not on the roster ({settings.roster_file})"])
+    if pausing and args.reason not in settings.pause_reasons:
+        return _fail([f"reason {args.reason!r} is not one of {', '.join(settings.pause_reasons)} ([queue] pause_reasons)"])
+
+    async def act() -> None:
+        async with _ami(settings) as ami:
+            await AmiQueues(ami).pause(settings.queue, args.account, pausing, args.reason if pausing else "")
+        store = TicketStore(settings.database_url)
+        try:
+            await store.migrate()
+            now = datetime.now(settings.timezone)
+            if pausing:
+                await store.start_pause(args.account, args.reason, args.by, now)
+            else:
+                await store.end_pause(args.account, args.by, now)
+        finally:
+            await store.close()
+
+    asyncio.run(act())
+    print(f"{args.account}: " + (f"jeda ({args.reason})" if pausing else "siap menerima panggilan (ready)"))
+    return 0
+
+
+def cmd_softphones(settings: Settings, args: argparse.Namespace) -> int:
+    from callengine.config import load_secrets
+
+    secrets = load_secrets(settings)
+    host = "<alamat server ini>" if settings.sip_bind == "0.0.0.0" else settings.sip_bind
+    for person in settings.roster.people.values():
+        print(f"{person.name} ({person.role})\n  server {host}:{settings.sip_port}  transport UDP\n"
+              f"  username {person.account}  password {secrets[person.account]}\n")
+    return 0
+
+
+def cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
+    from callengine.queueing.stats import day_stats, day_window
+    from callengine.tickets.store import TicketStore
+
+    async def fetch() -> dict[str, object]:
+        store = TicketStore(settings.database_url)
+        try:
+            await store.migrate()
+            records = await store.calls_between(*day_window(settings.roster, args.day))
+        finally:
+            await store.close()
+        return day_stats(records, settings.roster, args.day)
+
+    stats = asyncio.run(fetch())
+    if args.json:
+        print(json.dumps(stats, ensure_ascii=False))
+        return 0
+    print(f"{stats['day']}  ({stats['from'][11:16]} → {stats['to'][11:16]})")
+    for title, rows in (("antrean (queue)", stats["queues"]), ("shift", stats["shifts"])):
+        for name, t in rows.items():  # type: ignore[attr-defined]
+            level = "-" if t["service_level_15s"] is None else f"{t['service_level_15s']:.0%}"
+            print(f"{title} {name}: ditawarkan {t['offered']}, dijawab {t['answered']}, ditinggal {t['abandoned']}, "
+                  f"≤15s {level}, rata-rata jawab {t['average_speed_of_answer_s']}s, terlama {t['longest_wait_s']}s")
+    for name, a in stats["calltakers"].items():  # type: ignore[attr-defined]
+        print(f"petugas {name}: dijawab {a['answered']}, bicara {a['talk_s']}s")
+    return 0
+
+
+def cmd_reload(settings: Settings, args: argparse.Namespace) -> int:
+    """Render and have the running Asterisk pick up softphones, queues and dialplan; calls go on."""
+    from callengine.pbx.render import render
+    from callengine.telephony.ami import AmiError
+
+    render(settings)
+
+    async def reload() -> None:
+        async with _ami(settings) as ami:
+            for module in ("res_pjsip.so", "app_queue.so", "pbx_config.so"):
+                reply = await ami.action({"Action": "Reload", "Module": module})
+                if reply.get("Response") != "Success":
+                    raise AmiError(f"reload of {module} refused: {reply.get('Message')}")
+
+    asyncio.run(reload())
+    print("OK: softphones, queues and dialplan reloaded; calls in progress go on")
+    return 0
+
+
 def _fail(problems: list[str]) -> int:
     for problem in problems:
         print(f"callengine: {problem}", file=sys.stderr)
@@ -163,6 +275,27 @@ def parser() -> argparse.ArgumentParser:
     mark.add_argument("linkedid")
     mark.add_argument("--clear", action="store_true", help="take the prank mark off")
 
+    queue = sub.add_parser("queue", help="the 112 queue: status, pause", description="the 112 queue")
+    queue_sub = queue.add_subparsers(dest="queue_command", required=True, metavar="COMMAND")
+    status = command("status", cmd_queue_status, "members (who, registered, in a call, paused and why, shift) "
+                     "and waiting callers of each queue", queue_sub)
+    status.add_argument("--json", action="store_true", help="one JSON object")
+    pause = command("pause", cmd_queue_pause, "pause a call taker: not rung until unpaused", queue_sub)
+    pause.add_argument("account")
+    pause.add_argument("--reason", required=True, help="one of [queue] pause_reasons, e.g. istirahat")
+    pause.add_argument("--by", default="cli", help="who pauses (kept with the pause)")
+    unpause = command("unpause", cmd_queue_pause, "unpause a call taker", queue_sub)
+    unpause.add_argument("account")
+    unpause.add_argument("--by", default="cli", help="who unpauses (kept with the pause)")
+    unpause.set_defaults(unpause=True, reason="")
+    command("softphones", cmd_softphones, "print each person's SIP account for their softphone")
+    stats = command("stats", cmd_stats, "queue statistics of one day: offered, answered, abandoned, "
+                    "service level 15 s / 20 s, speed of answer, per shift and call taker")
+    stats.add_argument("--day", required=True, type=date.fromisoformat, help="YYYY-MM-DD (local day of the roster)")
+    stats.add_argument("--json", action="store_true", help="one JSON object")
+    command("reload", cmd_reload, "render and reload softphones, queues and dialplan in the running Asterisk "
+            "without dropping calls")
+
     prompts = sub.add_parser("prompts", help="IVR prompts", description="IVR prompts")
     prompts_sub = prompts.add_subparsers(dest="prompts_command", required=True, metavar="COMMAND")
     build = command("build", cmd_prompts_build, "speak sounds/prompts.conf into sounds/<lang>/*.wav with espeak-ng", prompts_sub)
@@ -178,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(settings, args)
     except ConfigError as exc:
         return _fail([f"config: {exc}"])
-    except (PbxError, RenderError, OSError) as exc:
+    except (PbxError, RenderError, OSError, AmiError, QueueControlError) as exc:
         return _fail([str(exc)])
     except KeyboardInterrupt:
         return 130

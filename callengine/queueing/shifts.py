@@ -56,8 +56,9 @@ class ShiftKeeper:
             except QueueControlError as exc:
                 log.warning("queue not reconciled: %s", exc)
             try:
-                await asyncio.wait_for(self.wake.wait(), timeout)
-            except asyncio.TimeoutError:
+                async with asyncio.timeout(timeout):  # unlike 3.11's wait_for, never swallows a cancel
+                    await self.wake.wait()
+            except TimeoutError:
                 pass
 
     async def reconcile(self) -> Duty:
@@ -88,8 +89,8 @@ class ShiftKeeper:
         person = roster.people[account]
         here = account in online
         await self.pbx.add(self.queue, account, person.name, paused=not here, reason="" if here else UNREGISTERED)
-        log.info("call taker joined the queue" if here else "call taker joined the queue paused: softphone not registered",
-                 extra={"account": account, "queue": self.queue})
+        log.info("call taker joined the queue", extra={"account": account, "queue": self.queue,
+                                                        "paused": not here, "reason": "" if here else UNREGISTERED})
 
     async def _leave(self, member: Member, duty: Duty) -> None:
         if member.in_call:

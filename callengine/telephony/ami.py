@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 from typing import Any
 
 from panoramisk import Manager
@@ -163,12 +164,43 @@ class AmiClient:
 
     async def action(self, fields: Mapping[str, str], *, as_list: bool = False,
                      timeout: float | None = None) -> Any:
-        """Send one action and wait for its reply (a list of messages with as_list=True)."""
+        """Send one action and wait for its reply (a list of messages with as_list=True).
+
+        List actions go to panoramisk with as_list=None: it then waits for the event list only
+        when Asterisk announces one, so an Error reply (unknown action while Asterisk boots)
+        resolves at once instead of hanging until the timeout.
+        """
         manager = self.manager
         if manager is None or not self.connected.is_set():
             raise AmiError("AMI is not connected")
-        future = manager.send_action(dict(fields), as_list=as_list)
+        future = manager.send_action(dict(fields), as_list=None if as_list else False)
         try:
-            return await asyncio.wait_for(future, timeout or self.action_timeout)
-        except asyncio.TimeoutError:
+            async with asyncio.timeout(timeout or self.action_timeout):  # wait_for may swallow a cancel
+                reply = await future
+        except TimeoutError:
             raise AmiError(f"AMI action {fields.get('Action')} timed out") from None
+        if as_list and not isinstance(reply, list):
+            if reply.get("Response") != "Success":
+                raise AmiError(f"AMI action {fields.get('Action')} failed: {reply.get('Message', 'no reason')}")
+            reply = [reply]
+        return reply
+
+
+@asynccontextmanager
+async def ami_session(host: str, port: int, username: str, secret: str,
+                      timeout: float = 5.0) -> AsyncIterator[AmiClient]:
+    """A short AMI session for one command-line action; AmiError if no login within `timeout`."""
+    async def ignore(event: dict[str, str]) -> None:
+        pass
+
+    client = AmiClient(host, port, username, secret, on_event=ignore, action_timeout=timeout)
+    task = asyncio.create_task(client.run())
+    try:
+        try:
+            await asyncio.wait_for(client.connected.wait(), timeout)
+        except asyncio.TimeoutError:
+            raise AmiError(f"no AMI session with Asterisk: {client.last_error or 'no answer'}") from None
+        yield client
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

@@ -90,11 +90,12 @@ class TicketStore:
             return bool((await conn.execute(_close_pause(account, by, at))).rowcount)
 
     async def pauses(self, account: str) -> list[dict[str, object]]:
-        query = select(PauseRow).where(PauseRow.account == account).order_by(PauseRow.id)
+        columns = (PauseRow.account, PauseRow.reason, PauseRow.paused_by, PauseRow.started_at, PauseRow.ended_at,
+                   PauseRow.ended_by)
+        query = select(*columns).where(PauseRow.account == account).order_by(PauseRow.id)
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(query)).scalars().all()
-        return [{"account": r.account, "reason": r.reason, "paused_by": r.paused_by, "started_at": _utc(r.started_at),
-                 "ended_at": _utc(r.ended_at), "ended_by": r.ended_by} for r in rows]
+            rows = (await conn.execute(query)).mappings().all()
+        return [{**row, "started_at": _utc(row["started_at"]), "ended_at": _utc(row["ended_at"])} for row in rows]
 
     async def calls_between(self, start: datetime, end: datetime) -> list[CallRecord]:
         query = select(CallRow).where(CallRow.started_at >= start, CallRow.started_at < end).order_by(CallRow.started_at)

@@ -45,7 +45,7 @@ def write_config(folder: Path, roster: str = ROSTER, **overrides: str) -> Path:
         "runtime": str(folder / "rt"), "database": "sqlite", "recordings": str(folder / "rec"),
         "asterisk_config": str(PROJECT_DIR / "config" / "asterisk"),
         "dialplan": str(PROJECT_DIR / "dialplan"), "sounds": str(PROJECT_DIR / "sounds"),
-        "ivr": str(PROJECT_DIR / "config" / "ivr.conf"), "overflow": "30",
+        "ivr": str(PROJECT_DIR / "config" / "ivr.conf"), "overflow": "30", "hold_announce": "20",
         "sip_bind": "127.0.0.1", "sip_port": str(free_port(udp=True)), "ami_port": str(free_port()),
         "rtp_start": str(rtp), "rtp_end": str(rtp + 200),
         "fastagi_port": str(free_port()), "web_port": str(free_port()),
@@ -86,6 +86,7 @@ numbers = 112
 name = 112
 strategy = rrmemory
 overflow = {values['overflow']}
+hold_announce = {values['hold_announce']}
 """)
     return path
 
@@ -147,7 +148,11 @@ class EngineProcess:
         if self.alive():
             assert self.proc is not None
             self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(15)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+                raise AssertionError(f"engine ignored SIGTERM for 15 s; last lines: {self.lines[-10:]}") from None
 
 
 class AmiWatcher:

@@ -360,6 +360,10 @@ async def test_actions_return_replies_and_time_out(ami: FakeAmi, start: Start, s
         "Success", "CoreShowChannel", "CoreShowChannelsComplete"]
     unknown = await run.act({"Action": "Nope"})
     assert (unknown["Response"], unknown["Message"]) == ("Error", "Invalid/unknown command")
+    began = asyncio.get_running_loop().time()
+    with pytest.raises(AmiError, match="^AMI action Nope failed: Invalid/unknown command$"):
+        await run.act({"Action": "Nope"}, as_list=True)    # a list action refused: at once, not a timeout
+    assert asyncio.get_running_loop().time() - began < 0.6
 
     ami.silent.add("Originate")
     loop = asyncio.get_running_loop()
