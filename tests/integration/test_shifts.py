@@ -313,3 +313,29 @@ def test_with_nobody_available_the_caller_waits_with_hold_prompts(bots, overflow
     [record] = overflow_lab.calls()
     assert record["agent"] == "taker1" and record["wait_s"] >= 10
     assert rms(heard) > 100
+
+
+def test_a_call_taker_added_by_reload_while_a_call_goes_on(bots, call_taker, lab: Lab) -> None:
+    from lab import ROSTER
+    engine = lab.engine()
+    taker = call_taker("taker1")
+    call = bots.citizen(caller_id="081234567890").call(f"sip:112@{lab.sip}")
+    greeting = engine.wait_log("ivr prompt", prompt="greeting", timeout=20)
+    call.send_dtmf("1")
+    answered = taker.wait_call(30)
+    answered.wait_state("confirmed", 10)
+    (lab.folder / "roster.conf").write_text(ROSTER.replace("[supervisors]", "taker4 = Operator Empat\n[supervisors]"))
+    done = cli(lab, "reload")
+    assert done.returncode == 0, done.stderr
+    newcomer = bots.call_taker("taker4", lab.password("taker4"), lab.sip)
+    try:
+        newcomer.wait_registered(10)                 # the new softphone account exists now
+        call.send_dtmf("3")                          # and the call in progress was not dropped
+        assert answered.wait_dtmf(1, 10) == "3"
+        engine.wait_log("roster reloaded")
+        call.hangup()
+        engine.wait_log("call recorded", linkedid=greeting["linkedid"])
+        [record] = lab.calls()
+        assert record["disposition"] == "answered" and record["agent"] == "taker1"
+    finally:
+        newcomer.close()
