@@ -79,3 +79,10 @@ def test_bad_ivr_config_is_named_by_check(tmp_path: Path) -> None:
     ivr.write_text("[menu]\nbudget = 30\n[options]\n1 = ambulans\n[priorities]\nnone = 5\nprank = 0\n")
     config = write_config(tmp_path, ivr=str(ivr))
     assert_one_clear_error(callengine(config, "check"), f"{ivr}: [priorities] ambulans: missing")
+
+
+def test_bad_roster_is_named_by_check(tmp_path: Path) -> None:
+    from lab import ROSTER
+    config = write_config(tmp_path, roster=ROSTER.replace("1 = pagi taker1", "1 = pagi taker9"))
+    assert_one_clear_error(callengine(config, "check"),
+                           f"{tmp_path / 'roster.conf'}: [rotation] 1: 'taker9' is neither a team nor a person")
