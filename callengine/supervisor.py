@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 
 from callengine.config import Settings, load_secrets
@@ -21,6 +22,8 @@ def banner(s: Settings) -> str:
     secrets = load_secrets(s)
     host = "127.0.0.1" if s.sip_bind == "0.0.0.0" else s.sip_bind
     trunk = s.trunk_match[0].split("/")[0]
+    duty = s.roster.duty_at(datetime.now(s.timezone))
+    on_duty = ", ".join(sorted(duty.accounts)) or "nobody (edit config/roster.conf)"
     takers = "\n".join(f"    {p.account} / {secrets[p.account]}   ({p.name}, {p.role})" for p in s.roster.people.values())
     return f"""
 callengine is up — Layanan darurat 112 {s.city}
@@ -29,7 +32,8 @@ callengine is up — Layanan darurat 112 {s.city}
 
 Softphones (Zoiper, MicroSIP, Linphone): register to {host}:{s.sip_port} as
 {takers}
-(`callengine softphones` prints them again; the shift on duty joins the 112 queue.)
+(`callengine softphones` prints them again.) On duty now, shift {duty.shift} until
+{duty.ends:%H:%M %Z}: {on_duty}. Register one of them to take the call.
 
 Place a 112 call as the telco trunk would (from {trunk}):
     sipp -sn uac -i {trunk} -s 112 -m 1 -d 20000 {host}:{s.sip_port}
