@@ -215,8 +215,9 @@ def cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
     for title, rows in (("antrean (queue)", stats["queues"]), ("shift", stats["shifts"])):
         for name, t in rows.items():  # type: ignore[attr-defined]
             level = "-" if t["service_level_15s"] is None else f"{t['service_level_15s']:.0%}"
+            asa = "-" if t["average_speed_of_answer_s"] is None else f"{t['average_speed_of_answer_s']}s"
             print(f"{title} {name}: ditawarkan {t['offered']}, dijawab {t['answered']}, ditinggal {t['abandoned']}, "
-                  f"≤15s {level}, rata-rata jawab {t['average_speed_of_answer_s']}s, terlama {t['longest_wait_s']}s")
+                  f"≤15s {level}, rata-rata jawab {asa}, terlama {t['longest_wait_s']}s")
     for name, a in stats["calltakers"].items():  # type: ignore[attr-defined]
         print(f"petugas {name}: dijawab {a['answered']}, bicara {a['talk_s']}s")
     return 0

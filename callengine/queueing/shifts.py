@@ -46,7 +46,9 @@ class ShiftKeeper:
             self.wake.set()
 
     async def run(self) -> None:
-        """Reconcile now, at each shift boundary, on wake-ups, and every tick for safety."""
+        """Reconcile once woken (the engine wakes it on every AMI connect), then at each shift
+        boundary, on wake-ups, and every tick for safety."""
+        await self.wake.wait()
         while True:
             self.wake.clear()
             timeout = self.tick_s

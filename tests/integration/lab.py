@@ -231,6 +231,8 @@ class Lab:
         return [json.loads(line) for line in done.stdout.splitlines()]
 
     def close(self) -> None:
-        for engine in self.engines:
-            engine.stop()
-        self.asterisk.stop()
+        try:
+            for engine in self.engines:
+                engine.stop()
+        finally:
+            self.asterisk.stop()  # even when an engine misbehaved: no Asterisk outlives its test

@@ -143,6 +143,7 @@ async def test_the_keeper_outlives_a_refusing_pbx(setup, caplog) -> None:  # typ
 
     queue.add = flaky  # type: ignore[method-assign]
     task = asyncio.create_task(keeper.run())
+    keeper.wake.set()                                    # as the engine does when AMI connects
     try:
         for _ in range(200):
             if "taker1" in queue.members:
