@@ -60,6 +60,7 @@ class Settings:
     queue_wrapup_s: int
     queue_overflow_s: int
     hold_announce_s: int
+    position_announce_s: int
     pause_reasons: tuple[str, ...]
     roster: Roster
 
@@ -200,6 +201,7 @@ def load_settings(path: Path | None = None) -> Settings:
         queue_wrapup_s=r.integer("queue", "wrapup", 5, 0, 600),
         queue_overflow_s=r.integer("queue", "overflow", 30, 5, 3600),
         hold_announce_s=r.integer("queue", "hold_announce", 20, 0, 600),
+        position_announce_s=r.integer("queue", "position_announce", 30, 0, 600),
         pause_reasons=reasons,
         roster=load_roster(roster_file, zone),
     )

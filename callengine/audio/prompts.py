@@ -26,9 +26,19 @@ class Prompt:
     texts: dict[str, str]
 
 
+# The number files Asterisk's default (English-pattern) SayNumber plays: 0-20, the tens, then
+# "<n> hundred" and "<n> thousand". The pattern fits Indonesian up to 99 ("dua puluh satu");
+# queue positions and minutes stay well below that.
+NUMBERS = [*range(21), *range(30, 100, 10)]
+NUMBER_WORDS = {"hundred": {"id": "ratus", "en": "hundred"}, "thousand": {"id": "ribu", "en": "thousand"}}
+
+
 def catalogue(sounds_dir: Path) -> list[Prompt]:
     parsed = Config(str(sounds_dir / "prompts.conf"))
-    return [Prompt(c.name.strip(), {i.name.strip(): i.value.strip() for i in c.items}) for c in parsed.categories]
+    prompts = [Prompt(c.name.strip(), {i.name.strip(): i.value.strip() for i in c.items}) for c in parsed.categories]
+    numbers = [Prompt(f"digits/{n}", {lang: str(n) for lang in LANGUAGES}) for n in NUMBERS]
+    words = [Prompt(f"digits/{name}", texts) for name, texts in NUMBER_WORDS.items()]
+    return prompts + numbers + words
 
 
 def speak(text: str, language: str, target: Path) -> None:

@@ -5,7 +5,7 @@ import math
 import re
 from pathlib import Path
 
-from callengine.config import Settings, load_secrets
+from callengine.config import LANGUAGES, Settings, load_secrets
 from callengine.ivr.config import load_ivr
 from callengine.queueing.roster import Person
 
@@ -60,6 +60,7 @@ def placeholders(settings: Settings, secrets: dict[str, str]) -> dict[str, str]:
         "QUEUE_WRAPUP": str(settings.queue_wrapup_s),
         "QUEUE_OVERFLOW": str(settings.queue_overflow_s),
         "HOLD_ANNOUNCE": str(settings.hold_announce_s),
+        "POSITION_ANNOUNCE": str(settings.position_announce_s),
         "SUPERVISOR_PENALTY": str(SUPERVISOR_PENALTY),
         "SUPERVISOR_MEMBERS": supervisors,
         "FALLBACK_MEMBERS": everyone,
@@ -114,15 +115,20 @@ def render(settings: Settings) -> Path:
 
 def _link_data(settings: Settings, data: Path) -> None:
     """Asterisk's own data (XML documentation, core sounds) linked in, our prompts at
-    sounds/callengine/<lang>/."""
+    sounds/callengine/<lang>/, and our numbers at sounds/<lang>/digits/ for every language
+    the system has no core sounds of (Indonesian): app_queue says positions with them."""
     links = {Path("sounds/callengine"): settings.sounds_dir}
     for entry in (SYSTEM_DATA.iterdir() if SYSTEM_DATA.is_dir() else ()):
         if entry.name == "sounds":
             links.update({Path("sounds") / e.name: e for e in entry.iterdir()})
         elif entry.name != "agi-bin":
             links[Path(entry.name)] = entry
+    for language in LANGUAGES:
+        if Path("sounds") / language not in links:
+            links[Path("sounds") / language / "digits"] = settings.sounds_dir / language / "digits"
     for name, target in links.items():
         link = data / name
+        link.parent.mkdir(parents=True, exist_ok=True)
         if link.is_symlink() and link.resolve() == target.resolve():
             continue
         if link.is_symlink() or link.exists():

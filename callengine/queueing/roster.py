@@ -124,13 +124,13 @@ def load_roster(path: Path, zone: ZoneInfo) -> Roster:
     shift_names = {s.name for s in shifts}
     rotation = []
     for day_key, value in rotation_section.items():
-        day: dict[str, tuple[str, ...]] = {}
+        cycle_day: dict[str, tuple[str, ...]] = {}
         for part in _names(value):              # "pagi A, siang B+C, malam taker5"
             shift, _, who = part.partition(" ")
             if shift not in shift_names:
                 raise fail("rotation", day_key, f"{shift!r} is not a shift")
-            day[shift] = roster_names("rotation", day_key, who.replace("+", ","))
-        rotation.append(day)
+            cycle_day[shift] = roster_names("rotation", day_key, who.replace("+", ","))
+        rotation.append(cycle_day)
     if not rotation:
         raise fail("rotation", "1", "the rotation needs at least one day")
 

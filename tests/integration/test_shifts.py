@@ -264,7 +264,7 @@ def overflow_lab():  # type: ignore[no-untyped-def]
     import tempfile
     from pathlib import Path
     folder = Path(tempfile.mkdtemp(prefix="ce-"))
-    centre = Lab.start(folder, overflow="5", hold_announce="4")
+    centre = Lab.start(folder, overflow="5", hold_announce="4", position_announce="15")
     yield centre
     centre.close()
     shutil.rmtree(folder, ignore_errors=True)
@@ -300,6 +300,11 @@ def test_with_nobody_available_the_caller_waits_with_hold_prompts(bots, overflow
     hold = "Playing 'callengine/id/hold."
     wait_for_text(messages, hold, count=3, timeout=30)
     assert overflow_lab.asterisk.cli("queue show 112").count("PJSIP/trunk") == 1    # still waiting
+    second = bots.citizen(caller_id="081234567891").call(f"sip:112@{overflow_lab.sip}")
+    engine.wait_log("caller queued", start=mark, timeout=30)
+    for said in ("callengine/id/queue-thereare.", "digits/2.", "callengine/id/queue-callswaiting."):
+        wait_for_text(messages, f"Playing '{said}", timeout=30)               # "Anda penelepon nomor 2"
+    second.hangup()
     taker = bots.call_taker("taker1", overflow_lab.password("taker1"), overflow_lab.sip)
     try:
         taker.wait_registered(10)
@@ -310,7 +315,7 @@ def test_with_nobody_available_the_caller_waits_with_hold_prompts(bots, overflow
         engine.wait_log("call recorded", linkedid=queued["linkedid"])
     finally:
         taker.close()
-    [record] = overflow_lab.calls()
+    record = next(c for c in overflow_lab.calls() if c["linkedid"] == queued["linkedid"])
     assert record["agent"] == "taker1" and record["wait_s"] >= 10
     assert rms(heard) > 100
 
