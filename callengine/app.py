@@ -20,46 +20,11 @@ from callengine.queueing.shifts import ShiftKeeper
 from callengine.telephony.ami import AmiClient, AmiError
 from callengine.telephony.fastagi import AgiChannel, FastAgiServer
 from callengine.telephony.queues import AmiQueues
-from callengine.tickets.store import TicketStore
+from callengine.tickets.store import Ticket, TicketStore
+from callengine.tickets.writer import RecordWriter, Spool
 from callengine.web.server import make_app
 
 log = logging.getLogger(__name__)
-
-
-class RecordWriter:
-    """Hands finished records to the store off the event path, retrying while the store is down."""
-
-    def __init__(self, store: TicketStore, retry_max: float = 10.0) -> None:
-        self.store = store
-        self.retry_max = retry_max
-        self.queue: asyncio.Queue[CallRecord] = asyncio.Queue()
-
-    async def submit(self, record: CallRecord) -> None:
-        self.queue.put_nowait(record)
-
-    async def drain(self, timeout: float) -> None:
-        """On shutdown: give queued records a moment to reach the store."""
-        try:
-            await asyncio.wait_for(self.queue.join(), timeout)
-        except asyncio.TimeoutError:
-            log.error("stopping with %d call records unwritten", self.queue.qsize())
-
-    async def run(self) -> None:
-        while True:
-            record = await self.queue.get()
-            delay = 0.2
-            while True:
-                try:
-                    inserted = await self.store.save_call(record)
-                    break
-                except Exception as exc:  # driver errors vary by backend; the record must not be lost
-                    log.error("cannot write call record (%s); retrying in %.1fs", exc, delay,
-                              extra={"linkedid": record.linkedid})
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, self.retry_max)
-            self.queue.task_done()
-            log.info("call recorded" if inserted else "call record already stored",
-                     extra={"linkedid": record.linkedid, "disposition": record.disposition})
 
 
 class Engine:
@@ -67,7 +32,8 @@ class Engine:
         self.settings = settings
         self.clock = clock or SystemClock()
         self.store = TicketStore(settings.database_url)
-        self.writer = RecordWriter(self.store)
+        self.writer = RecordWriter(self.store, Spool(settings.runtime_dir / "spool" / "call-records.jsonl"),
+                                   self.after_commit)
         self.tracker = CallTracker(self.writer.submit, self.clock)
         self.ivr_settings = load_ivr(settings.ivr_file)
         self.ivr = Ivr(self.ivr_settings, settings.language, durations(settings.sounds_dir),
@@ -78,6 +44,9 @@ class Engine:
                              on_connected=self.on_ami_connected)
         roster = RosterFile(settings.roster_file, settings.timezone, settings.roster)
         self.shifts = ShiftKeeper(roster, settings.queue, AmiQueues(self.ami), self.clock, self.alert)
+
+    async def after_commit(self, record: CallRecord, ticket: Ticket) -> None:
+        """Work that must never delay the record: it runs once record and ticket are committed."""
 
     async def on_event(self, event: dict[str, str]) -> None:
         await self.tracker.on_event(event)

@@ -8,6 +8,11 @@ _WITHHELD = {"", "anonymous", "unknown", "restricted", "private", "unavailable",
 _JUNK = re.compile(r"[\s().-]")
 
 
+def is_withheld(raw: str | None) -> bool:
+    """Anonymous, restricted or empty caller ids: the caller hid the number (or the network did)."""
+    return raw is None or _JUNK.sub("", raw.strip()).lower() in _WITHHELD
+
+
 def to_e164(raw: str | None, country: str = COUNTRY) -> str | None:
     """'0812…', '62812…', '+62812…', '0541…' (with trunk prefix) → '+62…'; withheld or garbage → None."""
     if raw is None:

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from typing import Any
 
-from callengine.calls.numbers import to_e164
+from callengine.calls.numbers import is_withheld, to_e164
 
 ANSWERED = "answered"
 ABANDONED = "abandoned"      # hung up while waiting in the queue
@@ -36,15 +36,31 @@ class CallRecord:
     recording: str | None
     ghost: bool = False          # no DTMF and no voice from the caller: a silent or pocket call
     prank: bool = False          # marked by a call taker
-    location: dict[str, Any] | None = None
+    location: dict[str, Any] | None = None          # the best of `locations`
     ivr: dict[str, Any] = field(default_factory=dict)
+    caller_status: str = "ok"    # ok, withheld (anonymous, restricted) or invalid (garbage from the trunk)
+    locations: list[dict[str, Any]] = field(default_factory=list)   # every location received, with its source
+    recording_facts: dict[str, Any] | None = None   # duration, checksum, browser copy: added after commit
+    source: str = "ami"          # ami: followed live; cel: rebuilt from Asterisk's CEL after an engine outage
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
-        for key in ("started_at", "answered_at", "ended_at"):
+        for key in TIMES:
             value = data[key]
             data[key] = value.isoformat() if value is not None else None
         return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CallRecord:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        for key in TIMES:
+            if values.get(key) is not None:
+                values[key] = datetime.fromisoformat(values[key])
+        return cls(**values)
+
+
+TIMES = ("started_at", "answered_at", "ended_at")
 
 
 def event_time(event: Event, fallback: datetime) -> datetime:
@@ -79,6 +95,7 @@ def build_record(linkedid: str, events: Sequence[tuple[datetime, Event]]) -> Cal
         wait_s=None, agent=None, talk_s=None, disposition=ENDED_IN_IVR, hangup_cause=None,
         hangup_cause_text=None, hangup_by=None, recording=None)
     rec.caller = to_e164(rec.caller_raw)
+    rec.caller_status = caller_status(rec.caller_raw, rec.caller)
     joined_at: datetime | None = None
     for at, e in timeline:
         kind = e.get("Event")
@@ -109,6 +126,12 @@ def build_record(linkedid: str, events: Sequence[tuple[datetime, Event]]) -> Cal
     rec.ghost = not any(e.get("Event") in ("ChannelTalkingStart", "DTMFEnd") and e.get("Uniqueid") == linkedid
                         for _, e in timeline)
     return rec
+
+
+def caller_status(raw: str, e164: str | None) -> str:
+    if e164 is not None:
+        return "ok"
+    return "withheld" if is_withheld(raw) else "invalid"
 
 
 def _agent(event: Event) -> str | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, Integer, String
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -36,6 +36,23 @@ class CallRow(Base):
     prank: Mapped[bool] = mapped_column(Boolean, default=False)
     location: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     ivr: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    caller_status: Mapped[str | None] = mapped_column(String(20))
+    locations: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    recording_facts: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    source: Mapped[str] = mapped_column(String(10), default="ami")
+
+
+class TicketRow(Base):
+    """The ticket a finished call becomes; agencies move it from baru (new) to selesai."""
+    __tablename__ = "tickets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    linkedid: Mapped[str] = mapped_column(String(64), ForeignKey("calls.linkedid"), unique=True)
+    status: Mapped[str] = mapped_column(String(20))
+    category: Mapped[str | None] = mapped_column(String(40))
+    caller: Mapped[str | None] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    legal_hold: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class AlertRow(Base):

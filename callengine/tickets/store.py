@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import fields
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -14,15 +14,31 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from callengine.calls.record import CallRecord
-from callengine.tickets.models import AlertRow, CallRow, PauseRow
+from callengine.tickets.models import AlertRow, CallRow, PauseRow, TicketRow
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
 _INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
 
+NEW = "baru"   # a ticket's first status; then diterima, diproses, selesai
+
+
 class StoreError(Exception):
     pass
+
+
+@dataclass(frozen=True)
+class Ticket:
+    id: int
+    linkedid: str
+    status: str
+    category: str | None
+    caller: str | None
+    created_at: datetime
+
+    def to_json(self) -> dict[str, object]:
+        return {**asdict(self), "created_at": self.created_at.isoformat()}
 
 
 class TicketStore:
@@ -48,14 +64,37 @@ class TicketStore:
             log.warning("database unreachable: %s", exc)
             return False
 
-    async def save_call(self, record: CallRecord) -> bool:
-        """Insert the record once; a replay of the same Linkedid is a no-op. True if inserted."""
+    async def save_call(self, record: CallRecord, now: datetime | None = None) -> Ticket | None:
+        """Insert the call record and its new ticket, in one transaction, once: a replay of the
+        same Linkedid is a no-op. The new ticket, or None if the call was stored already."""
         values = {f.name: getattr(record, f.name) for f in fields(record)}
         insert = _INSERTS[self.engine.dialect.name]
         statement = insert(CallRow).values(**values).on_conflict_do_nothing(index_elements=["linkedid"])
+        created = now or datetime.now(timezone.utc)
         async with self.engine.begin() as conn:
-            result = await conn.execute(statement)
-        return bool(result.rowcount)
+            if not (await conn.execute(statement)).rowcount:
+                return None
+            ticket = {"linkedid": record.linkedid, "status": NEW, "category": record.category,
+                      "caller": record.caller, "created_at": created}
+            ticket_id = (await conn.execute(insert_row(TicketRow, **ticket).returning(TicketRow.id))).scalar_one()
+        return Ticket(id=ticket_id, **ticket)
+
+    async def tickets(self, limit: int = 100) -> list[Ticket]:
+        columns = (TicketRow.id, TicketRow.linkedid, TicketRow.status, TicketRow.category, TicketRow.caller,
+                   TicketRow.created_at)
+        query = select(*columns).order_by(TicketRow.id.desc()).limit(limit)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [Ticket(**{**row, "created_at": _utc(row["created_at"])}) for row in rows]
+
+    async def set_recording_facts(self, linkedid: str, facts: dict[str, object]) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(update(CallRow).where(CallRow.linkedid == linkedid).values(recording_facts=facts))
+
+    async def known_linkedids(self, candidates: list[str]) -> set[str]:
+        query = select(CallRow.linkedid).where(CallRow.linkedid.in_(candidates))
+        async with self.engine.connect() as conn:
+            return set((await conn.execute(query)).scalars())
 
     async def mark_prank(self, linkedid: str, prank: bool = True) -> bool:
         """A call taker's verdict on a call; False if no such call."""

@@ -1,6 +1,7 @@
 """Fixtures of the integration tests: a real Asterisk per test, one SIP bot stack per session."""
 from __future__ import annotations
 
+import itertools
 import shutil
 import socket
 import tempfile
@@ -14,6 +15,7 @@ from lab import Lab
 
 if TYPE_CHECKING:
     from callengine.bots.softphone import CallTaker, SipBots
+    from pg import PostgresServer
 
 
 def loopback_only() -> bool:
@@ -36,6 +38,29 @@ def bots() -> Iterator["SipBots"]:
     stack = SipBots()
     yield stack
     stack.close()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator["PostgresServer"]:
+    """One real PostgreSQL server for the session; each test makes its own database."""
+    from pg import PostgresServer
+
+    server = PostgresServer()
+    server.start()
+    yield server
+    server.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each store test runs on both backends: a fresh SQLite file and a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'callengine.db'}"
+    server = request.getfixturevalue("postgres")
+    return server.create_database(f"t{next(_databases)}")
+
+
+_databases = itertools.count(1)
 
 
 @pytest.fixture

@@ -1,0 +1,146 @@
+"""From finished call to stored record and ticket, losing nothing.
+
+The writer takes records off the event path. When the database refuses one, the record goes
+to an append-only spool on local disk (fsync'd JSON lines) and the writer moves on; a
+replayer writes the spool back once the database answers again. Writes are idempotent on
+Linkedid, so a record replayed twice (a crash between commit and spool cleanup) is stored once.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timezone
+from pathlib import Path
+
+from callengine.calls.record import CallRecord
+from callengine.tickets.store import Ticket, TicketStore
+
+log = logging.getLogger(__name__)
+
+Saved = Callable[[CallRecord, Ticket], Awaitable[None]]
+
+
+class Spool:
+    """Records the database could not take yet. `take` moves the file aside first, so records
+    spooled while a replay runs land in a fresh file and are never truncated away."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.draining = path.with_suffix(".draining")
+        self.rejected = path.with_suffix(".rejected")
+
+    def append(self, record: CallRecord) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as out:
+            out.write(json.dumps(record.to_json(), ensure_ascii=False) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+
+    def pending(self) -> bool:
+        return self.path.exists() or self.draining.exists()
+
+    def take(self) -> list[CallRecord]:
+        if not self.draining.exists():
+            if not self.path.exists():
+                return []
+            self.path.rename(self.draining)
+        records = []
+        for number, line in enumerate(self.draining.read_text(encoding="utf-8").splitlines(), 1):
+            try:
+                records.append(CallRecord.from_json(json.loads(line)))
+            except (ValueError, TypeError) as exc:   # a torn last line after a crash: keep it for a human
+                log.error("spool line %d unreadable (%s); kept in %s", number, exc, self.rejected)
+                with self.rejected.open("a", encoding="utf-8") as out:
+                    out.write(line + "\n")
+        return records
+
+    def keep(self, records: list[CallRecord]) -> None:
+        """A replay stopped halfway: the draining file becomes what is left, atomically."""
+        partial = self.draining.with_suffix(".partial")
+        with partial.open("w", encoding="utf-8") as out:
+            out.writelines(json.dumps(r.to_json(), ensure_ascii=False) + "\n" for r in records)
+            out.flush()
+            os.fsync(out.fileno())
+        partial.replace(self.draining)
+
+    def done(self) -> None:
+        self.draining.unlink(missing_ok=True)
+
+
+class RecordWriter:
+    def __init__(self, store: TicketStore, spool: Spool, on_saved: Saved | None = None,
+                 replay_every: float = 2.0) -> None:
+        self.store = store
+        self.spool = spool
+        self.on_saved = on_saved
+        self.replay_every = replay_every
+        self.queue: asyncio.Queue[CallRecord] = asyncio.Queue()
+
+    async def submit(self, record: CallRecord) -> None:
+        self.queue.put_nowait(record)
+
+    async def run(self) -> None:
+        replayer = asyncio.create_task(self._replay_forever())
+        try:
+            while True:
+                record = await self.queue.get()
+                await self._write(record)
+                self.queue.task_done()
+        finally:
+            replayer.cancel()
+
+    async def drain(self, timeout: float) -> None:
+        """On shutdown: what the database has not taken in `timeout` goes to the spool."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self.queue.join()
+        except TimeoutError:
+            while not self.queue.empty():
+                self.spool.append(self.queue.get_nowait())
+                self.queue.task_done()
+            log.error("database too slow at shutdown; call records spooled to %s", self.spool.path)
+
+    async def _write(self, record: CallRecord) -> bool:
+        try:
+            ticket = await self.store.save_call(record)
+        except Exception as exc:  # driver errors vary by backend; the record must not be lost
+            self.spool.append(record)
+            log.error("database unavailable (%s); call record spooled", exc,
+                      extra={"linkedid": record.linkedid, "spool": str(self.spool.path)})
+            return False
+        if ticket is None:
+            log.info("call record already stored", extra={"linkedid": record.linkedid})
+            return True
+        latency = (datetime.now(timezone.utc) - record.ended_at).total_seconds()
+        log.info("call recorded", extra={"linkedid": record.linkedid, "disposition": record.disposition,
+                                         "ticket": ticket.id, "hangup_to_commit_ms": round(latency * 1000, 1)})
+        if self.on_saved is not None:
+            await self.on_saved(record, ticket)
+        return True
+
+    async def replay(self) -> int:
+        """Write spooled records back; stop at the first refusal (the database is still away)."""
+        records = self.spool.take()
+        for index, record in enumerate(records):
+            try:
+                ticket = await self.store.save_call(record)
+            except Exception as exc:  # still down: keep the rest (and this one) for the next round
+                log.warning("spool replay paused: %s", exc)
+                self.spool.keep(records[index:])
+                return index
+            if ticket is not None:
+                log.info("call recorded", extra={"linkedid": record.linkedid, "disposition": record.disposition,
+                                                 "ticket": ticket.id, "from_spool": True})
+                if self.on_saved is not None:
+                    await self.on_saved(record, ticket)
+        self.spool.done()
+        return len(records)
+
+    async def _replay_forever(self) -> None:
+        while True:
+            if self.spool.pending():
+                await self.replay()
+            await asyncio.sleep(self.replay_every)

@@ -1,0 +1,102 @@
+"""The ticket store on SQLite and on a real PostgreSQL server: one record and one ticket per
+call whatever is replayed, and a spool that loses nothing while the database is away."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from callengine.calls.record import CallRecord
+from callengine.tickets.store import NEW, TicketStore
+from callengine.tickets.writer import RecordWriter, Spool
+
+pytestmark = pytest.mark.integration
+T0 = datetime(2026, 11, 23, 1, 0, tzinfo=timezone.utc)
+
+
+def record(linkedid: str, **changes: object) -> CallRecord:
+    base = CallRecord(linkedid, "+6281234567890", "081234567890", "112", T0, T0 + timedelta(seconds=9),
+                      T0 + timedelta(seconds=70), "kebakaran", "112", 4.0, "taker1", 61.0, "answered", 16,
+                      "Normal Clearing", "caller", "2026/11/23/x.wav",
+                      ivr={"ivr_path": ["greeting", "connecting"], "ivr_s": 1.6},
+                      locations=[{"lat": -0.5, "lon": 117.15, "radius_m": 30.0, "source": "aml"}])
+    for key, value in changes.items():
+        setattr(base, key, value)
+    return base
+
+
+async def stored(url: str) -> TicketStore:
+    store = TicketStore(url)
+    await store.migrate()
+    return store
+
+
+async def test_a_call_becomes_one_record_and_one_ticket_whatever_is_replayed(database_url: str) -> None:
+    store = await stored(database_url)
+    try:
+        ticket = await store.save_call(record("1795.1"))
+        assert ticket is not None and ticket.status == NEW and ticket.category == "kebakaran"
+        assert await store.save_call(record("1795.1")) is None            # replayed: no second record
+        assert await store.save_call(record("1795.1", disposition="abandoned")) is None
+        await store.migrate()                                              # migrating again is a no-op
+        [call] = await store.list_calls()
+        assert call.disposition == "answered" and call.ivr["ivr_path"] == ["greeting", "connecting"]
+        assert call.locations[0]["source"] == "aml" and call.started_at == T0
+        assert [(t.linkedid, t.status) for t in await store.tickets()] == [("1795.1", NEW)]
+    finally:
+        await store.close()
+
+
+async def test_prank_marks_count_per_number_in_the_window(database_url: str) -> None:
+    store = await stored(database_url)
+    try:
+        for n in range(3):
+            await store.save_call(record(f"p.{n}", started_at=T0 - timedelta(days=10 * n)))
+            assert await store.mark_prank(f"p.{n}")
+        assert await store.prank_calls("+6281234567890", T0 - timedelta(days=15)) == 2
+        assert not await store.mark_prank("no-such-call")
+    finally:
+        await store.close()
+
+
+async def test_records_spooled_while_postgres_is_down_arrive_once(postgres, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    store = await stored(postgres.create_database("spooltest"))
+    saved: list[str] = []
+
+    async def after(rec: CallRecord, ticket: object) -> None:
+        saved.append(rec.linkedid)
+
+    writer = RecordWriter(store, Spool(tmp_path / "spool" / "records.jsonl"), after)
+    try:
+        await writer._write(record("before"))
+        postgres.stop()
+        for n in range(5):
+            assert not await writer._write(record(f"down.{n}"))            # refused: spooled, not lost
+        assert len((tmp_path / "spool" / "records.jsonl").read_text().splitlines()) == 5
+        assert await writer.replay() == 0 and writer.spool.pending()      # still down: all kept
+        postgres.start()
+        assert await writer.replay() == 5 and not writer.spool.pending()
+        writer.spool.append(record("down.0"))
+        assert await writer.replay() == 1                                   # replayed twice: stored once
+        calls = await store.list_calls()
+        assert sorted(c.linkedid for c in calls) == ["before"] + [f"down.{n}" for n in range(5)]
+        assert len(await store.tickets()) == 6 and sorted(saved) == sorted(c.linkedid for c in calls)
+    finally:
+        if not _running(postgres):
+            postgres.start()
+        await store.close()
+
+
+def _running(server) -> bool:  # type: ignore[no-untyped-def]
+    return (server.data / "postmaster.pid").exists()
+
+
+def test_a_torn_spool_line_is_kept_for_a_human(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "records.jsonl")
+    spool.append(record("ok.1"))
+    with spool.path.open("a") as out:
+        out.write('{"linkedid": "torn", "started_')                       # the process died mid-write
+    [taken] = spool.take()
+    assert taken.linkedid == "ok.1" and taken.started_at == T0
+    assert spool.rejected.read_text() == '{"linkedid": "torn", "started_\n'
