@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from aiohttp import web
 
+from callengine.calls.rebuild import finished_calls, read_cel, record_from_cel
 from callengine.calls.record import CallRecord
 from callengine.calls.tracker import CallTracker
 from callengine.clock import Clock, SystemClock
@@ -25,6 +26,7 @@ from callengine.tickets.writer import RecordWriter, Spool
 from callengine.web.server import make_app
 
 log = logging.getLogger(__name__)
+REBUILD_WINDOW = timedelta(days=7)   # how far back CEL is searched for calls missed while away
 
 
 class Engine:
@@ -68,15 +70,37 @@ class Engine:
         return await self.store.prank_calls(caller, since) >= self.ivr_settings.prank_calls
 
     async def on_ami_connected(self) -> None:
-        """Bring the queue back in step with the roster; finish calls that ended while we were disconnected."""
+        """Bring the queue back in step with the roster; finish calls that ended while we were
+        disconnected; rebuild from CEL the calls we never saw (engine down, AMI lost)."""
         self.shifts.wake.set()
         try:
             replies = await self.ami.action({"Action": "CoreShowChannels"}, as_list=True)
         except AmiError as exc:
             log.warning("cannot list channels after reconnect: %s", exc)
-            return
-        active = {m.get("Linkedid") for m in replies if m.get("Event") == "CoreShowChannel"}
-        await self.tracker.sweep(a for a in active if a)
+        else:
+            active = {m.get("Linkedid") for m in replies if m.get("Event") == "CoreShowChannel"}
+            await self.tracker.sweep(a for a in active if a)
+        await self.rebuild_missed()
+
+    async def rebuild_missed(self) -> None:
+        """Every 112 call in Asterisk's CEL of the last days that the store lacks becomes a
+        record; retried while the store is away."""
+        cel = self.settings.runtime_dir / "log" / "cel-custom" / "Master.csv"
+        while True:
+            try:
+                calls = list(finished_calls(read_cel(cel), self.clock.now() - REBUILD_WINDOW))
+                known = await self.store.known_linkedids([linkedid for linkedid, _ in calls])
+                break
+            except Exception as exc:  # driver errors vary by backend: try again shortly
+                log.warning("cannot check for calls missed while away (%s); retrying", exc)
+                await asyncio.sleep(5)
+        for linkedid, rows in calls:
+            record = None if linkedid in known or linkedid in self.tracker.live else \
+                record_from_cel(linkedid, rows, self.settings.recordings_dir)
+            if record is not None:
+                log.warning("call rebuilt from CEL",   # it ended while the engine was not listening
+                            extra={"linkedid": linkedid, "disposition": record.disposition})
+                await self.writer.submit(record)
 
     async def ami_ok(self) -> bool:
         return self.ami.connected.is_set()
@@ -84,8 +108,20 @@ class Engine:
     async def fastagi_ok(self) -> bool:
         return self.fastagi.listening
 
+    async def migrate(self) -> None:
+        """The schema, as soon as the database answers. Until then the engine runs all the
+        same: the IVR and queue work, and records wait in the spool."""
+        while True:
+            try:
+                await self.store.migrate()
+                return
+            except Exception as exc:  # driver errors vary by backend
+                log.error("database unavailable at start (%s); call records go to the spool", exc)
+                await asyncio.sleep(5)
+
     async def run(self) -> None:
-        await self.store.migrate()
+        migrating = asyncio.create_task(self.migrate())
+        await asyncio.wait([migrating], timeout=10)
         await self.fastagi.start()
         runner = web.AppRunner(make_app({"ami": self.ami_ok, "fastagi": self.fastagi_ok,
                                          "database": self.store.ping}))
@@ -95,7 +131,7 @@ class Engine:
             "fastagi": f"{self.settings.fastagi_host}:{self.fastagi.port}",
             "web": f"http://{self.settings.web_host}:{self.settings.web_port}",
             "ami": f"{self.settings.ami_host}:{self.settings.ami_port}"})
-        tasks = [asyncio.create_task(self.ami.run()), asyncio.create_task(self.writer.run()),
+        tasks = [migrating, asyncio.create_task(self.ami.run()), asyncio.create_task(self.writer.run()),
                  asyncio.create_task(self.shifts.run())]
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -2,6 +2,7 @@
 (a browser-playable copy, duration, waveform, SHA-256), and prune old ones by retention."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
@@ -12,14 +13,10 @@ import wave
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path, PurePosixPath
+from typing import NamedTuple
 
 from pydub import AudioSegment
 from pydub.exceptions import CouldntEncodeError
-
-WAVEFORM_POINTS = 160
-BROWSER_SUFFIXES = (".ogg", ".mp3")
-_DATE_PART = re.compile(r"\d{2}|\d{4}")
-
 
 class RecordingError(Exception):
     """A recording that cannot be processed; the message names the file and the reason."""
@@ -34,21 +31,14 @@ class RecordingFacts:
     waveform: list[float]  # peak per bucket, 0..1 relative to the loudest bucket
 
 
-@dataclass(frozen=True)
-class BrowserFormat:
-    suffix: str
-    format: str
-    codec: str
-    bitrate: str
-
-
-OPUS = BrowserFormat(".ogg", "ogg", "libopus", "16k")  # 16 kb/s Opus is transparent for 8 kHz speech
+BrowserFormat = NamedTuple("BrowserFormat", [("suffix", str), ("format", str), ("codec", str), ("bitrate", str)])
+OPUS = BrowserFormat(".ogg", "ogg", "libopus", "16k")  # plenty for 8 kHz speech
 MP3 = BrowserFormat(".mp3", "mp3", "libmp3lame", "32k")
+WAVEFORM_POINTS = 160  # bars across a console player
 
 
 def pick_format(encoders: str) -> BrowserFormat:
-    """Opus in OGG when ffmpeg can encode it (half MP3's size for speech), else MP3 (Debian's
-    ffmpeg has both; minimal builds may lack libopus)."""
+    """Opus (a fraction of MP3's size for speech) when `ffmpeg -encoders` lists libopus, else MP3."""
     return OPUS if re.search(r"^\s*A\S*\s+libopus\s", encoders, re.M) else MP3
 
 
@@ -63,13 +53,11 @@ def browser_format() -> BrowserFormat:
 
 
 def resolve(recordings_dir: Path, relative: str) -> Path:
-    """The file a record's relative path names, refusing anything outside the recordings folder:
-    the path arrives in an AMI UserEvent, so it is untrusted."""
+    """The WAV a record names; the path comes from an AMI UserEvent, so it is untrusted."""
     pure = PurePosixPath(relative)
-    if not relative or "\0" in relative or "\\" in relative or pure.is_absolute() or ".." in pure.parts:
-        raise RecordingError(f"recording path {relative!r} refused: must be relative, without '..'")
-    if pure.suffix != ".wav":
-        raise RecordingError(f"recording path {relative!r} refused: not a .wav file")
+    if (not relative or "\0" in relative or "\\" in relative or pure.is_absolute() or ".." in pure.parts
+            or pure.suffix != ".wav"):
+        raise RecordingError(f"recording path {relative!r} refused: want a relative .wav path without '..'")
     root = recordings_dir.resolve()
     path = (root / pure).resolve()
     if not path.is_relative_to(root):  # a symlink pointing out of the folder
@@ -77,46 +65,56 @@ def resolve(recordings_dir: Path, relative: str) -> Path:
     return path
 
 
-def wait_until_written(path: Path, timeout_s: float = 3.0, poll_s: float = 0.1) -> int:
-    """MixMonitor may still flush and close the WAV for a few hundred ms after hangup: wait for
-    the file to exist with a non-zero size that holds still over one poll. Returns the size."""
-    deadline = time.monotonic() + timeout_s
-    last = -1
+def wait_until_written(path: Path, timeout_s: float = 3.0, poll_s: float = 0.1) -> None:
+    """MixMonitor may still be closing the WAV for a few hundred ms after hangup: wait for a size
+    that holds still over one poll and a finished header (past the deadline load_wav says why)."""
+    deadline, last = time.monotonic() + timeout_s, -1
     while True:
         size = path.stat().st_size if path.exists() else -1
-        if size > 0 and size == last:
-            return size
-        if time.monotonic() >= deadline:
+        steady, late = size > 0 and size == last, time.monotonic() >= deadline
+        if steady and (late or declared_frames(path) != 0):
+            return
+        if late:
             state = "not found" if size < 0 else "empty (0 bytes)" if size == 0 else "still growing"
             raise RecordingError(f"recording {path}: {state} after waiting {timeout_s:g} s")
         last = size
         time.sleep(poll_s)
 
 
+def declared_frames(path: Path) -> int:
+    """0 until Asterisk closes the file (it fills in the header's sizes then), -1 if unreadable."""
+    try:
+        with path.open("rb") as f:
+            if f.read(8) == b"RIFF\0\0\0\0":
+                return 0
+        with wave.open(str(path), "rb") as w:
+            return w.getnframes()
+    except (wave.Error, EOFError, OSError):
+        return -1
+
+
 def load_wav(path: Path) -> AudioSegment:
     """The PCM audio, refusing empty and truncated files rather than silently using part of one."""
+    if declared_frames(path) == 0:
+        after = path.stat().st_size - 44  # Asterisk's header is the canonical 44 bytes
+        raise RecordingError(f"recording {path}: header declares no audio" + (
+            f" but {after} bytes follow it: never closed by Asterisk" if after > 1 else ""))
     try:
         with wave.open(str(path), "rb") as w:
             frames, width, channels = w.getnframes(), w.getsampwidth(), w.getnchannels()
-            rate, data = w.getframerate(), w.readframes(w.getnframes())
+            rate, data = w.getframerate(), w.readframes(frames)
     except (wave.Error, EOFError) as exc:
         raise RecordingError(f"recording {path}: not a readable PCM WAV ({exc})") from exc
-    if frames == 0:
-        # Asterisk writes the sizes into the header on close: 0 means no audio or never closed
-        raise RecordingError(f"recording {path}: no audio (header declares 0 frames; never closed by Asterisk?)")
     if len(data) < frames * width * channels:
-        got = len(data) / (width * channels * rate)
         raise RecordingError(f"recording {path}: truncated, header declares {frames / rate:.2f} s, "
-                             f"file holds {got:.2f} s")
+                             f"file holds {len(data) / (width * channels * rate):.2f} s")
     return AudioSegment(data=data, sample_width=width, frame_rate=rate, channels=channels)
 
 
 def waveform(sound: AudioSegment, points: int = WAVEFORM_POINTS) -> list[float]:
-    """Peak amplitude per bucket, scaled so the loudest bucket is 1.0 (phone audio is often
-    quiet; full-scale bars would look flat). A silent recording gives zeros."""
+    """Peak per bucket, the loudest 1.0 (phone audio is quiet: full-scale bars would look flat)."""
     samples = sound.set_channels(1).set_sample_width(2).get_array_of_samples()
-    count = min(points, len(samples))
-    if count == 0:
+    if not (count := min(points, len(samples))):
         return []
     edges = [len(samples) * i // count for i in range(count + 1)]
     peaks = [max(max(chunk), -min(chunk)) for chunk in (samples[a:b] for a, b in zip(edges, edges[1:]))]
@@ -130,7 +128,7 @@ def sha256_of(path: Path) -> str:
 
 
 def export_browser_copy(sound: AudioSegment, wav: Path) -> Path:
-    """Write the copy under a temporary name then rename, so the console never serves half a file."""
+    """Written under a temporary name, then renamed: the console never serves half a file."""
     fmt = browser_format()
     target = wav.with_suffix(fmt.suffix)
     partial = target.with_name(f".{target.name}.part")
@@ -143,79 +141,58 @@ def export_browser_copy(sound: AudioSegment, wav: Path) -> Path:
     return target
 
 
-def process_recording(recordings_dir: Path, relative: str, *, wait_s: float = 3.0,
-                      poll_s: float = 0.1) -> RecordingFacts:
+def process_recording(recordings_dir: Path, relative: str, *, wait_s: float = 3.0, poll_s: float = 0.1) -> RecordingFacts:
     """Everything the record keeps about one recording. Blocking and CPU-bound: run it in a thread."""
     wav = resolve(recordings_dir, relative)
     wait_until_written(wav, wait_s, poll_s)
     digest = sha256_of(wav)  # before decoding: what we hash is what was on disk when we looked
     sound = load_wav(wav)
     copy = export_browser_copy(sound, wav)
-    return RecordingFacts(
-        path=PurePosixPath(relative).as_posix(),
-        browser_copy=PurePosixPath(relative).with_suffix(copy.suffix).as_posix(),
-        duration_s=round(sound.frame_count() / sound.frame_rate, 3),
-        sha256=digest,
-        waveform=waveform(sound),
-    )
+    rel = PurePosixPath(relative)
+    return RecordingFacts(rel.as_posix(), rel.with_suffix(copy.suffix).as_posix(),
+                          round(sound.frame_count() / sound.frame_rate, 3), digest, waveform(sound))
 
 
 def verify(recordings_dir: Path, facts_sha256: str, relative: str) -> bool:
     """True when the WAV is still byte for byte what was hashed; a missing file is not."""
     wav = resolve(recordings_dir, relative)
-    if not wav.is_file():
-        return False
-    return sha256_of(wav) == facts_sha256.lower()
+    return wav.is_file() and sha256_of(wav) == facts_sha256.lower()
 
 
 def recording_day_end(path: Path, root: Path) -> datetime:
-    """When the recording's day is over: the YYYY/MM/DD folder is the UTC date of the call (see
-    the dialplan), so a whole day is past only at the next midnight UTC. Else the file's mtime."""
+    """The YYYY/MM/DD folder is the call's UTC date (see the dialplan): that day is wholly past
+    at the next midnight UTC. Files outside date folders go by mtime."""
     parts = path.relative_to(root).parts
-    if len(parts) == 4:
-        try:
-            day = datetime.strptime("/".join(parts[:3]), "%Y/%m/%d").replace(tzinfo=timezone.utc)
-            return day + timedelta(days=1)
-        except ValueError:
-            pass
+    with contextlib.suppress(ValueError):
+        if len(parts) == 4:
+            return datetime.strptime("/".join(parts[:3]), "%Y/%m/%d").replace(tzinfo=timezone.utc) + timedelta(days=1)
     return datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
 
 
 def prune_plan(recordings_dir: Path, older_than: datetime, keep: set[str]) -> list[Path]:
-    """Recording files (WAV and browser copy) wholly older than `older_than`, except those whose
-    WAV's relative path is in `keep` (linked to a ticket under legal hold)."""
+    """WAVs and browser copies wholly older than `older_than`, except those held (`keep`: WAV paths)."""
     if older_than.tzinfo is None:
         raise ValueError("older_than must carry a time zone (read it from the clock)")
     root = recordings_dir.resolve()
     held = {PurePosixPath(k).as_posix() for k in keep}
-    plan = []
-    for path in root.rglob("*"):
-        if path.suffix not in (".wav", *BROWSER_SUFFIXES) or not path.is_file() or path.name.startswith("."):
-            continue
-        if path.relative_to(root).with_suffix(".wav").as_posix() in held:
-            continue
-        if recording_day_end(path, root) <= older_than:
-            plan.append(path)
-    return sorted(plan)
+    return sorted(path for path in root.rglob("*")
+                  if path.suffix in (".wav", OPUS.suffix, MP3.suffix) and path.is_file()
+                  and not path.name.startswith(".")  # a copy being written
+                  and path.relative_to(root).with_suffix(".wav").as_posix() not in held
+                  and recording_day_end(path, root) <= older_than)
 
 
 def prune(paths: list[Path]) -> int:
-    """Delete the planned files, then their date folders (DD, MM, YYYY) left empty. Returns the
-    number of files deleted."""
+    """Delete the planned files and the date folders they leave empty; returns the files deleted."""
     deleted = 0
     for path in paths:
         try:
             path.unlink()
-            deleted += 1
         except FileNotFoundError:
-            continue  # already gone (a second prune run): nothing to do
-        folder = path.parent
-        for _ in range(3):  # only digit-named date folders, never the recordings folder itself
-            if not _DATE_PART.fullmatch(folder.name):
-                break
-            try:
-                folder.rmdir()
-            except OSError:  # not empty: other recordings of that day remain
-                break
-            folder = folder.parent
+            continue  # already gone: a second run, or an admin was faster
+        deleted += 1
+        for folder in path.parents[:3]:  # DD, MM, YYYY: digit-named, never the recordings folder
+            if not folder.name.isdigit() or any(folder.iterdir()):
+                break  # other recordings of that day or month remain
+            folder.rmdir()
     return deleted

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+_DECIMAL = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]{1,3})?")
 SOURCES = ("aml", "pidf-lo", "cell")  # most to least trusted: handset fix, network PIDF-LO, tower table
 
 
@@ -53,6 +55,17 @@ def check_coordinates(lat: float, lon: float) -> None:
         raise LocationError(f"latitude {lat!r} out of range -90..90")
     if not (math.isfinite(lon) and -180 <= lon <= 180):
         raise LocationError(f"longitude {lon!r} out of range -180..180")
+
+
+def decimal(text: str | None) -> float:
+    """A plain ASCII decimal number; ValueError for anything else, including nan, inf and 1_000."""
+    text = (text or "").strip()
+    if not _DECIMAL.fullmatch(text):
+        raise ValueError(f"{text[:40]!r} is not a decimal number")
+    value = float(text)
+    if not math.isfinite(value):  # 1e999
+        raise ValueError(f"{text!r} is not a finite number")
+    return value
 
 
 def best(locations: Iterable[Location | None]) -> Location | None:

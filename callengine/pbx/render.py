@@ -14,7 +14,7 @@ MODULE_DIRS = (Path("/usr/lib/asterisk/modules"), Path("/usr/lib/x86_64-linux-gn
 SYSTEM_DATA = Path("/usr/share/asterisk")
 _PLACEHOLDER = re.compile(r"@([A-Z_]+)@")
 SUPERVISOR_PENALTY = 10  # supervisors ring only once the overflow rule lifts QUEUE_MAX_PENALTY to this
-RUNTIME_DIRS = ("etc", "lib", "data/agi-bin", "data/sounds", "spool", "run", "log/cdr-csv", "cache")
+RUNTIME_DIRS = ("etc", "lib", "data/agi-bin", "data/sounds", "spool", "run", "log/cdr-csv", "log/cel-custom", "cache")
 
 
 class RenderError(Exception):

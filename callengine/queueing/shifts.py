@@ -25,7 +25,7 @@ Alert = Callable[[str, str], Awaitable[None]]   # (kind, message) → recorded f
 # AMI events after which the queue may differ from the roster: a member finished a call,
 # a softphone registered or vanished, a member was changed by hand.
 WAKING_EVENTS = frozenset({"AgentComplete", "ContactStatus", "DeviceStateChange", "QueueMemberRemoved",
-                           "QueueMemberAdded", "QueueMemberPause", "FullyBooted"})
+                           "QueueMemberAdded", "QueueMemberPause"})
 
 
 class ShiftKeeper:

@@ -92,9 +92,12 @@ class TicketStore:
             await conn.execute(update(CallRow).where(CallRow.linkedid == linkedid).values(recording_facts=facts))
 
     async def known_linkedids(self, candidates: list[str]) -> set[str]:
-        query = select(CallRow.linkedid).where(CallRow.linkedid.in_(candidates))
+        known: set[str] = set()
         async with self.engine.connect() as conn:
-            return set((await conn.execute(query)).scalars())
+            for start in range(0, len(candidates), 500):   # bounded IN lists
+                query = select(CallRow.linkedid).where(CallRow.linkedid.in_(candidates[start:start + 500]))
+                known.update((await conn.execute(query)).scalars())
+        return known
 
     async def mark_prank(self, linkedid: str, prank: bool = True) -> bool:
         """A call taker's verdict on a call; False if no such call."""

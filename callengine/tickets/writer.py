@@ -108,8 +108,8 @@ class RecordWriter:
             ticket = await self.store.save_call(record)
         except Exception as exc:  # driver errors vary by backend; the record must not be lost
             self.spool.append(record)
-            log.error("database unavailable (%s); call record spooled", exc,
-                      extra={"linkedid": record.linkedid, "spool": str(self.spool.path)})
+            log.error("database unavailable; call record spooled",
+                      extra={"linkedid": record.linkedid, "spool": str(self.spool.path), "error": str(exc)})
             return False
         if ticket is None:
             log.info("call record already stored", extra={"linkedid": record.linkedid})

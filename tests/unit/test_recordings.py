@@ -94,7 +94,7 @@ def test_mp3_fallback_copy_decodes(root: Path, tone: Path, monkeypatch: pytest.M
     monkeypatch.setattr(recordings, "browser_format", lambda: MP3)
     facts = process_recording(root, REL, **FAST)
     assert facts.browser_copy.endswith(".mp3")
-    assert abs(probe_duration(root / facts.browser_copy) - 3.0) <= 0.1  # MP3 pads a frame
+    assert abs(len(AudioSegment.from_file(root / facts.browser_copy)) / 1000 - 3.0) <= 0.05
 
 
 def test_tampering_shows(root: Path, tone: Path) -> None:
@@ -115,20 +115,42 @@ def test_missing_file_fails_after_a_bounded_wait(root: Path) -> None:
     assert 0.3 <= time.monotonic() - started < 10
 
 
-def test_a_wav_still_being_flushed_is_waited_for(root: Path, tone: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def unclosed(wav: bytes) -> bytes:
+    """The WAV as Asterisk leaves it until it closes the file: audio there, header sizes still 0."""
+    return wav[:4] + b"\0\0\0\0" + wav[8:40] + b"\0\0\0\0" + wav[44:]
+
+
+def test_a_wav_not_yet_closed_by_asterisk_is_waited_for(root: Path, tone: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     finished = tone.read_bytes()
-    tone.write_bytes(finished[:1000])  # MixMonitor has not closed it yet
+    tone.write_bytes(unclosed(finished))
     real_sleep, naps = time.sleep, []
 
-    def asterisk_closes_the_file(seconds: float) -> None:
+    def asterisk_closes_the_file_later(seconds: float) -> None:
         naps.append(seconds)
-        if len(naps) == 2:
+        if len(naps) == 4:  # the size has held still for polls already: only the header tells
             tone.write_bytes(finished)
         real_sleep(seconds)
 
-    monkeypatch.setattr(recordings.time, "sleep", asterisk_closes_the_file)
+    monkeypatch.setattr(recordings.time, "sleep", asterisk_closes_the_file_later)
     facts = process_recording(root, REL, wait_s=5, poll_s=0.01)
-    assert abs(facts.duration_s - 3.0) <= 0.05 and len(naps) >= 3
+    assert abs(facts.duration_s - 3.0) <= 0.05 and len(naps) >= 4
+    assert facts.sha256 == hashlib.sha256(finished).hexdigest()
+
+
+def test_a_file_arriving_late_is_waited_for(root: Path, tone: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    finished = tone.read_bytes()
+    tone.unlink()
+    real_sleep, naps = time.sleep, []
+
+    def arrives(seconds: float) -> None:
+        naps.append(seconds)
+        if len(naps) == 3:
+            tone.write_bytes(finished)
+        real_sleep(seconds)
+
+    monkeypatch.setattr(recordings.time, "sleep", arrives)
+    assert abs(process_recording(root, REL, wait_s=5, poll_s=0.01).duration_s - 3.0) <= 0.05
 
 
 def test_a_file_that_keeps_growing_is_refused(root: Path, tone: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -163,7 +185,9 @@ def test_a_symlink_out_of_the_folder_is_refused(root: Path, tmp_path: Path) -> N
 
 def test_empty_and_broken_wavs_are_refused(root: Path, tone: Path) -> None:
     full = tone.read_bytes()
-    cases = {b"": r"empty \(0 bytes\)", full[:44]: "no audio", full[:len(full) // 2]: "truncated, header declares 3.00 s",
+    cases = {b"": r"empty \(0 bytes\) after waiting 0.3 s", unclosed(full)[:44]: "header declares no audio$",
+             unclosed(full): "header declares no audio but 48000 bytes follow it: never closed by Asterisk",
+             full[:len(full) // 2]: "truncated, header declares 3.00 s, file holds 1.50 s",
              b"RIFF\x00\x00garbage" * 10: "not a readable PCM WAV"}
     for content, message in cases.items():
         tone.write_bytes(content)

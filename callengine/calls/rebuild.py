@@ -1,0 +1,121 @@
+"""Call records rebuilt from Asterisk's own CEL after an engine outage.
+
+While the engine is away the dialplan still answers, records and queues every 112 call, and
+Asterisk writes its Channel Event Log to <runtime>/log/cel-custom/Master.csv (columns below,
+as config/asterisk/cel_custom.conf maps them). On start the engine reads the calls that
+ended there, and every one the store does not know becomes a record with source "cel".
+"""
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+from callengine.calls.numbers import to_e164
+from callengine.calls.record import ABANDONED, ANSWERED, ENDED_IN_IVR, CallRecord, caller_status
+
+log = logging.getLogger(__name__)
+
+COLUMNS = ("eventtype", "eventtime", "cid_num", "context", "channel", "appname", "appdata", "uniqueid",
+           "linkedid", "peer", "extra")
+Row = dict[str, str]
+
+
+def read_cel(path: Path) -> dict[str, list[Row]]:
+    """CEL rows grouped by Linkedid, in file order; unreadable lines are logged and skipped."""
+    calls: dict[str, list[Row]] = {}
+    if not path.exists():
+        return calls
+    with path.open(newline="", encoding="utf-8", errors="replace") as source:
+        for number, values in enumerate(csv.reader(source), 1):
+            if len(values) != len(COLUMNS):
+                log.warning("CEL line %d has %d columns, expected %d; skipped", number, len(values), len(COLUMNS))
+                continue
+            row = dict(zip(COLUMNS, values))
+            calls.setdefault(row["linkedid"], []).append(row)
+    return calls
+
+
+def finished_calls(calls: dict[str, list[Row]], since: datetime) -> Iterator[tuple[str, list[Row]]]:
+    """Calls whose last channel is gone (LINKEDID_END) at or after `since`."""
+    for linkedid, rows in calls.items():
+        end = next((r for r in rows if r["eventtype"] == "LINKEDID_END"), None)
+        if end is not None and _time(end) >= since:
+            yield linkedid, rows
+
+
+def record_from_cel(linkedid: str, rows: Iterable[Row], recordings_dir: Path) -> CallRecord | None:
+    """The record of one 112 call from its CEL rows; None for calls that never reached the
+    emergency context (no recording started, no queue joined)."""
+    rows = list(rows)
+    caller = [r for r in rows if r["uniqueid"] == linkedid]
+    started = next((r for r in caller if r["eventtype"] == "CHAN_START"), None)
+    recording = _app(caller, "MixMonitor")
+    queued = _app(caller, "Queue")
+    if started is None or (recording is None and queued is None):
+        return None
+    hangup = next((r for r in caller if r["eventtype"] == "HANGUP"), caller[-1])
+    agent_enter = next((r for r in rows if r["eventtype"] == "BRIDGE_ENTER" and r["uniqueid"] != linkedid), None)
+    started_at, ended_at = _time(started), _time(hangup)
+    joined_at = _time(queued) if queued else None
+    answered_at = _time(agent_enter) if agent_enter else None
+    extra = _extra(hangup)
+    raw = started["cid_num"]
+    record = CallRecord(
+        linkedid=linkedid, caller=to_e164(raw), caller_raw=raw, dialed=None, started_at=started_at,
+        answered_at=answered_at, ended_at=ended_at, category=None,
+        queue=queued["appdata"].split(",")[0] if queued else None,
+        wait_s=_seconds(joined_at, answered_at or ended_at), agent=_account(agent_enter),
+        talk_s=_seconds(answered_at, ended_at),
+        disposition=ANSWERED if agent_enter else ABANDONED if queued else ENDED_IN_IVR,
+        hangup_cause=extra.get("hangupcause"), hangup_cause_text=None,
+        hangup_by=_hangup_by(extra.get("hangupsource", ""), started["channel"], agent_enter),
+        recording=_relative(recording["appdata"].split(",")[0], recordings_dir) if recording else None,
+        ivr={"rebuilt_from": "cel"}, source="cel")
+    record.caller_status = caller_status(raw, record.caller)
+    return record
+
+
+def _app(rows: list[Row], name: str) -> Row | None:
+    return next((r for r in rows if r["eventtype"] == "APP_START" and r["appname"] == name), None)
+
+
+def _time(row: Row) -> datetime:
+    return datetime.fromtimestamp(float(row["eventtime"]), timezone.utc)
+
+
+def _seconds(start: datetime | None, end: datetime | None) -> float | None:
+    return round((end - start).total_seconds(), 3) if start and end else None
+
+
+def _extra(row: Row) -> dict[str, object]:
+    try:
+        value = json.loads(row["extra"]) if row["extra"] else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _account(row: Row | None) -> str | None:
+    """PJSIP/taker1-00000001 → taker1."""
+    if row is None:
+        return None
+    return row["channel"].split("/", 1)[-1].rsplit("-", 1)[0] or None
+
+
+def _hangup_by(source: object, caller_channel: str, agent_enter: Row | None) -> str | None:
+    if source == caller_channel:
+        return "caller"
+    if agent_enter is not None and source == agent_enter["channel"]:
+        return "agent"
+    return None
+
+
+def _relative(path: str, recordings_dir: Path) -> str | None:
+    try:
+        return str(Path(path).relative_to(recordings_dir))
+    except ValueError:
+        return None

@@ -1,0 +1,210 @@
+"""The cell tower table: OpenCelliD CSV (plain or gzip) in, a tower position for a serving cell out.
+
+A tower's position is not the caller's: the lookup answers with the tower and its range as
+radius, the weakest of our location sources. Re-importing a newer file updates in place
+(upsert on radio, mcc, net, area, cell), so an import can be repeated or resumed.
+"""
+from __future__ import annotations
+
+import asyncio
+import csv
+import gzip
+import io
+import zlib
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, Float, Integer, MetaData, String, Table, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from callengine.location.model import CellId, Location, LocationError, decimal
+from callengine.location.pani import network_name
+
+metadata = MetaData()
+cells = Table(
+    "cells", metadata,
+    Column("radio", String(8), primary_key=True),
+    Column("mcc", Integer, primary_key=True, autoincrement=False),
+    Column("net", Integer, primary_key=True, autoincrement=False),
+    Column("area", Integer, primary_key=True, autoincrement=False),
+    Column("cell", BigInteger, primary_key=True, autoincrement=False),  # NR cell ids have 36 bits
+    Column("lat", Float, nullable=False),
+    Column("lon", Float, nullable=False),
+    Column("range_m", Integer, nullable=False),
+    Column("samples", Integer, nullable=False),
+    Column("updated", BigInteger),  # Unix seconds, as OpenCelliD gives it
+)
+KEY = ("radio", "mcc", "net", "area", "cell")
+COLUMNS = ("radio", "mcc", "net", "area", "cell", "unit", "lon", "lat", "range", "samples", "changeable",
+           "created", "updated", "averageSignal")
+RADIOS = frozenset({"GSM", "UMTS", "LTE", "NR"})  # CDMA rows (SID/NID/BID) have no use here
+BATCH = 5000
+DEFAULT_RANGE_M = 1000  # OpenCelliD's range 0 means "not estimated", not "exact"
+_INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+# column → (lowest, highest) accepted; the widths are those of the largest radio (NR TAC 24 bits, NCI 36 bits)
+_LIMITS = {"mcc": (1, 999), "net": (0, 999), "area": (0, 2**24 - 1), "cell": (0, 2**36 - 1),
+           "range": (0, 100_000), "samples": (0, 2**31 - 1), "updated": (0, 2**40)}
+
+
+@dataclass
+class ImportResult:
+    imported: int = 0
+    skipped: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+    first_line: dict[str, int] = field(default_factory=dict)  # reason → first line it happened on
+
+    def skip(self, reason: str, line: int) -> None:
+        self.skipped += 1
+        self.reasons[reason] += 1
+        self.first_line.setdefault(reason, line)
+
+    def summary(self) -> str:
+        why = "; ".join(f"{reason} ×{count} (first at line {self.first_line[reason]})"
+                        for reason, count in self.reasons.most_common())
+        return f"imported {self.imported}, skipped {self.skipped}" + (f": {why}" if why else "")
+
+
+async def import_cells(engine: AsyncEngine, path: Path, progress: Callable[[int], None] | None = None,
+                       batch_size: int = BATCH) -> ImportResult:
+    """Upsert every valid row of an OpenCelliD CSV; progress gets the number of lines read after each batch.
+
+    Rows are read and checked in a worker thread so the event loop stays free during a long import.
+    Batches already written stay written if the file turns out corrupt halfway (re-import is safe).
+    """
+    if engine.dialect.name not in _INSERTS:
+        raise LocationError(f"cell table needs sqlite or postgresql, not {engine.dialect.name}")
+    result = ImportResult()
+    statement = _upsert(engine.dialect.name)
+    stream = await asyncio.to_thread(_open, path)
+    try:
+        batches = _batches(stream, path, result, batch_size)
+        while rows := await asyncio.to_thread(next, batches, None):
+            async with engine.begin() as conn:
+                await conn.execute(statement, rows)
+            if progress:
+                progress(result.imported + result.skipped)
+    finally:
+        stream.close()
+    return result
+
+
+async def lookup(engine: AsyncEngine, cell: CellId) -> Location | None:
+    query = select(cells).where(cells.c.radio == cell.radio, cells.c.mcc == cell.mcc, cells.c.net == cell.mnc,
+                                cells.c.area == cell.area, cells.c.cell == cell.cell)
+    async with engine.connect() as conn:
+        row = (await conn.execute(query)).mappings().first()
+    if row is None:
+        return None
+    detail: dict[str, Any] = {"radio": cell.radio, "mcc": cell.mcc, "mnc": cell.mnc, "area": cell.area,
+                              "cell": cell.cell, "network": network_name(cell.mcc, cell.mnc),
+                              "samples": row["samples"], "range_estimated": row["range_m"] <= 0}
+    if row["updated"]:
+        detail["tower_updated"] = datetime.fromtimestamp(row["updated"], timezone.utc).isoformat()
+    radius = row["range_m"] if row["range_m"] > 0 else DEFAULT_RANGE_M
+    return Location(row["lat"], row["lon"], float(radius), "cell", "cell", None, detail)
+
+
+def _upsert(dialect: str) -> Any:
+    statement = _INSERTS[dialect](cells)
+    values = [c.name for c in cells.columns if c.name not in KEY]
+    return statement.on_conflict_do_update(index_elements=list(KEY),
+                                           set_={name: statement.excluded[name] for name in values})
+
+
+def _open(path: Path) -> io.TextIOBase:
+    raw = open(path, "rb")  # noqa: SIM115 - closed by the caller
+    magic = raw.peek(2)[:2]
+    binary = gzip.GzipFile(fileobj=raw) if magic == b"\x1f\x8b" else raw
+    # A stray byte spoils one row (then skipped as not a number), not the whole import.
+    return io.TextIOWrapper(binary, encoding="utf-8", errors="replace", newline="")
+
+
+def _batches(stream: io.TextIOBase, path: Path, result: ImportResult, size: int) -> Iterator[list[dict[str, Any]]]:
+    reader = csv.reader(stream)
+    try:
+        index = _header(next(reader, None), path)
+        if index is None:  # per-country files come without a header: the first line is data
+            index = {name: i for i, name in enumerate(COLUMNS)}
+            stream.seek(0)
+            reader = csv.reader(stream)
+        batch: dict[tuple[Any, ...], dict[str, Any]] = {}
+        for fields in reader:
+            try:
+                row = _row(fields, index)
+            except IndexError:
+                result.skip("too few columns", reader.line_num)
+                continue
+            except _Skip as skip:
+                result.skip(skip.reason, reader.line_num)
+                continue
+            result.imported += 1
+            batch[tuple(row[k] for k in KEY)] = row  # a key twice in one batch: the later line wins
+            if len(batch) >= size:
+                yield list(batch.values())
+                batch = {}
+        if batch:
+            yield list(batch.values())
+    except (OSError, EOFError, zlib.error, csv.Error) as exc:
+        raise LocationError(f"{path}: unreadable after line {reader.line_num}: {exc}") from exc
+
+
+def _header(first: list[str] | None, path: Path) -> dict[str, int] | None:
+    if first is None:
+        raise LocationError(f"{path}: empty file")
+    if first and first[0].strip() in RADIOS:
+        return None
+    index = {name.strip(): i for i, name in enumerate(first)}
+    missing = [name for name in ("radio", "mcc", "net", "area", "cell", "lon", "lat", "range") if name not in index]
+    if missing:
+        raise LocationError(f"{path}: not an OpenCelliD CSV, header lacks {', '.join(missing)}")
+    return index
+
+
+class _Skip(Exception):
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def _row(fields: list[str], index: dict[str, int]) -> dict[str, Any]:
+    radio = fields[index["radio"]].strip()
+    if radio not in RADIOS:
+        raise _Skip("radio: not GSM, UMTS, LTE or NR")
+    lat, lon = _coordinate(fields, index, "lat", 90), _coordinate(fields, index, "lon", 180)
+    if lat == 0 and lon == 0:
+        raise _Skip("lat/lon: 0,0 (no position)")
+    return {"radio": radio, "mcc": _int(fields, index, "mcc"), "net": _int(fields, index, "net"),
+            "area": _int(fields, index, "area"), "cell": _int(fields, index, "cell"), "lat": lat, "lon": lon,
+            "range_m": _int(fields, index, "range"), "samples": _optional(fields, index, "samples") or 0,
+            "updated": _optional(fields, index, "updated")}
+
+
+def _int(fields: list[str], index: dict[str, int], name: str) -> int:
+    text = fields[index[name]].strip()
+    if not (text.isascii() and text.isdigit()):
+        raise _Skip(f"{name}: not a whole number")
+    value = int(text)
+    low, high = _LIMITS[name]
+    if not low <= value <= high:
+        raise _Skip(f"{name}: out of range {low}..{high}")
+    return value
+
+
+def _optional(fields: list[str], index: dict[str, int], name: str) -> int | None:
+    if name not in index or index[name] >= len(fields) or not fields[index[name]].strip():
+        return None
+    return _int(fields, index, name)
+
+
+def _coordinate(fields: list[str], index: dict[str, int], name: str, limit: int) -> float:
+    try:
+        value = decimal(fields[index[name]])
+    except ValueError:
+        raise _Skip(f"{name}: not a number") from None
+    if not -limit <= value <= limit:
+        raise _Skip(f"{name}: out of range -{limit}..{limit}")
+    return value

@@ -1,0 +1,82 @@
+"""Nothing is lost: calls made while the engine is down are rebuilt from Asterisk's CEL, and
+records made while PostgreSQL is down wait in the spool and arrive once."""
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lab import AmiWatcher, Lab
+
+pytestmark = pytest.mark.integration
+
+
+def test_calls_while_the_engine_is_down_are_rebuilt_from_cel(bots, call_taker, lab: Lab) -> None:
+    lab.engine().stop()
+    taker = call_taker()
+    answered_call = bots.citizen(caller_id="081234567890").call(f"sip:112@{lab.sip}")
+    answered = taker.wait_call(30)                    # fallback greeting, fallback queue
+    answered.wait_state("confirmed", 10)
+    answered_call.hangup()
+    answered.wait_state("disconnected", 10)
+    taker.close()                                     # nobody left: the next caller waits
+    ami = AmiWatcher(lab.settings)
+    try:
+        abandoned_call = bots.citizen(caller_id="0541123456").call(f"sip:112@{lab.sip}")
+        ami.wait_event("QueueCallerJoin", timeout=30, CallerIDNum="0541123456")
+        abandoned_call.hangup()
+        ami.wait_event("Hangup", timeout=10, CallerIDNum="0541123456")
+    finally:
+        ami.close()
+    engine = lab.engine()
+    first = engine.wait_log("call rebuilt from CEL", timeout=20)
+    second = engine.wait_log("call rebuilt from CEL", start=engine.lines.index(first) + 1)
+    engine.wait_log("call recorded", linkedid=second["linkedid"])
+    calls = {c["caller"]: c for c in lab.calls()}
+    assert set(calls) == {"+6281234567890", "+62541123456"}
+    taken, left = calls["+6281234567890"], calls["+62541123456"]
+    assert (taken["disposition"], taken["agent"], taken["queue"], taken["source"]) == \
+        ("answered", "taker1", "112-fallback", "cel")
+    assert (left["disposition"], left["agent"], left["source"]) == ("abandoned", None, "cel")
+    assert (lab.settings.recordings_dir / taken["recording"]).stat().st_size > 44
+    mark = len(engine.lines)
+    engine.stop()
+    again = lab.engine()                               # a second start rebuilds nothing twice
+    again.wait_log("AMI connected")
+    assert len(lab.calls()) == 2 and not [e for e in again.lines if e.get("msg") == "call rebuilt from CEL"]
+    assert mark > 0
+
+
+@pytest.fixture
+def pg_lab(postgres) -> Iterator[Lab]:  # type: ignore[no-untyped-def]
+    folder = Path(tempfile.mkdtemp(prefix="ce-"))
+    centre = Lab.start(folder, database=postgres.create_database("records"))
+    yield centre
+    centre.close()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_records_made_while_postgres_is_down_arrive_once(bots, pg_lab: Lab, postgres) -> None:  # type: ignore[no-untyped-def]
+    engine = pg_lab.engine()
+    postgres.stop()
+    try:
+        linkedids = []
+        for number in ("081200000001", "081200000002"):
+            call = bots.citizen(caller_id=number).call(f"sip:112@{pg_lab.sip}")
+            greeting = engine.wait_log("ivr prompt", prompt="greeting", timeout=20, start=len(engine.lines))
+            call.send_dtmf("2")
+            engine.wait_log("caller queued", linkedid=greeting["linkedid"], timeout=20)
+            call.hangup()
+            engine.wait_log("database unavailable; call record spooled", linkedid=greeting["linkedid"])
+            linkedids.append(greeting["linkedid"])
+    finally:
+        postgres.start()
+    for linkedid in linkedids:
+        engine.wait_log("call recorded", linkedid=linkedid, from_spool=True, timeout=30)
+    calls = pg_lab.calls()
+    assert sorted(c["linkedid"] for c in calls) == sorted(linkedids)
+    assert all(c["category"] == "kebakaran" and c["disposition"] == "abandoned" for c in calls)
+    assert not (pg_lab.settings.runtime_dir / "spool" / "call-records.draining").exists()
