@@ -22,6 +22,7 @@ from callengine.telephony.ami import AmiClient, AmiError
 from callengine.telephony.fastagi import AgiChannel, FastAgiServer
 from callengine.telephony.queues import AmiQueues
 from callengine.tickets.store import Ticket, TicketStore
+from callengine.tickets.webhooks import WebhookSink
 from callengine.tickets.writer import RecordWriter, Spool
 from callengine.web.server import make_app
 
@@ -44,11 +45,13 @@ class Engine:
         self.ami = AmiClient(settings.ami_host, settings.ami_port, settings.ami_user,
                              load_secrets(settings)["ami"], on_event=self.on_event,
                              on_connected=self.on_ami_connected)
+        self.webhooks = WebhookSink(settings.webhook_urls, load_secrets(settings)["webhook"])
         roster = RosterFile(settings.roster_file, settings.timezone, settings.roster)
         self.shifts = ShiftKeeper(roster, settings.queue, AmiQueues(self.ami), self.clock, self.alert)
 
     async def after_commit(self, record: CallRecord, ticket: Ticket) -> None:
         """Work that must never delay the record: it runs once record and ticket are committed."""
+        self.webhooks.submit("ticket.created", {"ticket": ticket.to_json(), "call": record.to_json()})
 
     async def on_event(self, event: dict[str, str]) -> None:
         await self.tracker.on_event(event)
@@ -132,7 +135,7 @@ class Engine:
             "web": f"http://{self.settings.web_host}:{self.settings.web_port}",
             "ami": f"{self.settings.ami_host}:{self.settings.ami_port}"})
         tasks = [migrating, asyncio.create_task(self.ami.run()), asyncio.create_task(self.writer.run()),
-                 asyncio.create_task(self.shifts.run())]
+                 asyncio.create_task(self.shifts.run()), asyncio.create_task(self.webhooks.run())]
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -63,6 +63,7 @@ class Settings:
     position_announce_s: int
     pause_reasons: tuple[str, ...]
     roster: Roster
+    webhook_urls: tuple[str, ...]
 
     @property
     def secrets_file(self) -> Path:
@@ -168,6 +169,10 @@ def load_settings(path: Path | None = None) -> Settings:
     from callengine.queueing.roster import load_roster  # the roster module needs ConfigError from here
 
     roster_file = r.path("paths", "roster", "roster.conf")
+    hooks = r.listing("webhooks", "urls", "") if r.sections.get("webhooks", {}).get("urls") else ()
+    for url in hooks:
+        if not re.match(r"^https?://[^\s/]+", url):
+            raise r.fail("webhooks", "urls", f"{url!r} is not an http:// or https:// URL")
 
     return Settings(
         config_file=path,
@@ -204,16 +209,18 @@ def load_settings(path: Path | None = None) -> Settings:
         position_announce_s=r.integer("queue", "position_announce", 30, 0, 600),
         pause_reasons=reasons,
         roster=load_roster(roster_file, zone),
+        webhook_urls=hooks,
     )
 
 
 def load_secrets(settings: Settings) -> dict[str, str]:
-    """The AMI secret and one password per call taker, generated once and kept in the runtime folder."""
+    """The AMI secret, the webhook signing key and one password per person on the roster,
+    generated once and kept in the runtime folder."""
     path = settings.secrets_file
     known: dict[str, str] = {}
     if path.exists():
         known = _Reader(path).sections.get("secrets", {})
-    wanted = ["ami"] + list(settings.roster.people)
+    wanted = ["ami", "webhook"] + list(settings.roster.people)
     missing = [name for name in wanted if not known.get(name)]
     if missing:
         for name in missing:

@@ -80,3 +80,51 @@ def test_records_made_while_postgres_is_down_arrive_once(bots, pg_lab: Lab, post
     assert sorted(c["linkedid"] for c in calls) == sorted(linkedids)
     assert all(c["category"] == "kebakaran" and c["disposition"] == "abandoned" for c in calls)
     assert not (pg_lab.settings.runtime_dir / "spool" / "call-records.draining").exists()
+
+
+def test_a_new_ticket_reaches_the_webhook_signed(bots, tmp_path: Path) -> None:
+    import hmac
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from callengine.config import load_secrets
+
+    received: list[tuple[dict[str, str], bytes]] = []
+    arrived = threading.Event()
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            received.append((dict(self.headers), self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(500 if len(received) == 1 else 204)   # the first delivery fails
+            self.end_headers()
+            if len(received) == 2:
+                arrived.set()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    folder = Path(tempfile.mkdtemp(prefix="ce-"))
+    lab = Lab.start(folder, webhooks=f"http://127.0.0.1:{server.server_port}/tickets")
+    try:
+        engine = lab.engine()
+        call = bots.citizen(caller_id="081234567890").call(f"sip:112@{lab.sip}")
+        greeting = engine.wait_log("ivr prompt", prompt="greeting", timeout=20)
+        call.send_dtmf("1")
+        engine.wait_log("caller queued", linkedid=greeting["linkedid"], timeout=20)
+        call.hangup()
+        recorded = engine.wait_log("call recorded", linkedid=greeting["linkedid"])
+        assert arrived.wait(15)
+        headers, body = received[-1]
+        key = load_secrets(lab.settings)["webhook"].encode()
+        assert headers["X-Callengine-Signature"] == "sha256=" + hmac.new(key, body, "sha256").hexdigest()
+        payload = json.loads(body)
+        assert payload["event"] == "ticket.created" and payload["ticket"]["id"] == recorded["ticket"]
+        assert payload["ticket"]["status"] == "baru" and payload["call"]["category"] == "ambulans"
+        assert received[0][1] == body                  # the retry carries the same ticket
+    finally:
+        lab.close()
+        server.shutdown()
+        shutil.rmtree(folder, ignore_errors=True)

@@ -46,6 +46,7 @@ def test_defaults_resolve_relative_to_the_config_file(tmp_path: Path) -> None:
     ("queue", "strategy = fastest", "[queue] strategy: 'fastest' is not one of"),
     ("general", "database = mysql", "[general] database: 'mysql' is neither 'sqlite' nor a SQLAlchemy URL"),
     ("queue", "overflow = 2", "[queue] overflow: 2 is outside 5..3600"),
+    ("webhooks", "urls = https://ok.example/hook, ftp://x", "[webhooks] urls: 'ftp://x' is not an http:// or https:// URL"),
     ("queue", "pause_reasons = istirahat, makan siang", "[queue] pause_reasons: 'makan siang': a reason is one word"),
 ])
 def test_bad_values_give_one_precise_message(tmp_path: Path, section: str, line: str, message: str) -> None:
@@ -69,6 +70,6 @@ def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
 def test_secrets_are_generated_once_private_and_stable(tmp_path: Path) -> None:
     s = load_settings(write(tmp_path, BASE))
     first = load_secrets(s)
-    assert set(first) == {"ami", "taker1", "spv1"} and all(len(v) >= 20 for v in first.values())
+    assert set(first) == {"ami", "webhook", "taker1", "spv1"} and all(len(v) >= 20 for v in first.values())
     assert s.secrets_file.stat().st_mode & 0o077 == 0
     assert load_secrets(s) == first
