@@ -128,3 +128,19 @@ def test_a_new_ticket_reaches_the_webhook_signed(bots, tmp_path: Path) -> None:
         lab.close()
         server.shutdown()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.mark.parametrize("from_user,headers,caller,status", [
+    ("081234567890", {"P-Asserted-Identity": "<sip:+6281299998888@127.0.0.2>"}, "+6281299998888", "ok"),
+    ("anonymous", {}, None, "withheld"),
+    ("12", {}, None, "invalid"),
+])
+def test_caller_id_prefers_p_asserted_identity_and_names_withheld_callers(
+        bots, lab: Lab, from_user: str, headers: dict[str, str], caller: str | None, status: str) -> None:
+    engine = lab.engine()
+    call = bots.citizen(caller_id=from_user).call(f"sip:112@{lab.sip}", headers=headers)
+    greeting = engine.wait_log("ivr prompt", prompt="greeting", timeout=20)
+    call.hangup()
+    engine.wait_log("call recorded", linkedid=greeting["linkedid"])
+    [record] = lab.calls()
+    assert (record["caller"], record["caller_status"]) == (caller, status)
