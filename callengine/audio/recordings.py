@@ -18,6 +18,7 @@ from typing import NamedTuple
 from pydub import AudioSegment
 from pydub.exceptions import CouldntEncodeError
 
+
 class RecordingError(Exception):
     """A recording that cannot be processed; the message names the file and the reason."""
 
@@ -35,6 +36,7 @@ BrowserFormat = NamedTuple("BrowserFormat", [("suffix", str), ("format", str), (
 OPUS = BrowserFormat(".ogg", "ogg", "libopus", "16k")  # plenty for 8 kHz speech
 MP3 = BrowserFormat(".mp3", "mp3", "libmp3lame", "32k")
 WAVEFORM_POINTS = 160  # bars across a console player
+QUIET_PEAK = 328  # -40 dBFS: line noise stays flat, even a whisper scales up to full bars
 
 
 def pick_format(encoders: str) -> BrowserFormat:
@@ -45,11 +47,10 @@ def pick_format(encoders: str) -> BrowserFormat:
 @functools.cache
 def browser_format() -> BrowserFormat:
     try:
-        listing = subprocess.run([AudioSegment.converter, "-hide_banner", "-encoders"],
-                                 capture_output=True, text=True, timeout=10, check=True).stdout
+        return pick_format(subprocess.run([AudioSegment.converter, "-hide_banner", "-encoders"],
+                                          capture_output=True, text=True, timeout=10, check=True).stdout)
     except (OSError, subprocess.SubprocessError) as exc:
         raise RecordingError(f"cannot list the encoders of {AudioSegment.converter}: {exc}") from exc
-    return pick_format(listing)
 
 
 def resolve(recordings_dir: Path, relative: str) -> Path:
@@ -112,13 +113,13 @@ def load_wav(path: Path) -> AudioSegment:
 
 
 def waveform(sound: AudioSegment, points: int = WAVEFORM_POINTS) -> list[float]:
-    """Peak per bucket, the loudest 1.0 (phone audio is quiet: full-scale bars would look flat)."""
+    """Peak per bucket, the loudest 1.0 (phone audio is quiet), unless all is below QUIET_PEAK."""
     samples = sound.set_channels(1).set_sample_width(2).get_array_of_samples()
     if not (count := min(points, len(samples))):
         return []
     edges = [len(samples) * i // count for i in range(count + 1)]
     peaks = [max(max(chunk), -min(chunk)) for chunk in (samples[a:b] for a, b in zip(edges, edges[1:]))]
-    top = max(peaks) or 1
+    top = max(*peaks, QUIET_PEAK)
     return [round(p / top, 3) for p in peaks]
 
 
@@ -141,14 +142,14 @@ def export_browser_copy(sound: AudioSegment, wav: Path) -> Path:
     return target
 
 
-def process_recording(recordings_dir: Path, relative: str, *, wait_s: float = 3.0, poll_s: float = 0.1) -> RecordingFacts:
+def process_recording(recordings_dir: Path, relative: str, *,
+                      wait_s: float = 3.0, poll_s: float = 0.1) -> RecordingFacts:
     """Everything the record keeps about one recording. Blocking and CPU-bound: run it in a thread."""
     wav = resolve(recordings_dir, relative)
     wait_until_written(wav, wait_s, poll_s)
     digest = sha256_of(wav)  # before decoding: what we hash is what was on disk when we looked
     sound = load_wav(wav)
-    copy = export_browser_copy(sound, wav)
-    rel = PurePosixPath(relative)
+    rel, copy = PurePosixPath(relative), export_browser_copy(sound, wav)
     return RecordingFacts(rel.as_posix(), rel.with_suffix(copy.suffix).as_posix(),
                           round(sound.frame_count() / sound.frame_rate, 3), digest, waveform(sound))
 
@@ -160,12 +161,12 @@ def verify(recordings_dir: Path, facts_sha256: str, relative: str) -> bool:
 
 
 def recording_day_end(path: Path, root: Path) -> datetime:
-    """The YYYY/MM/DD folder is the call's UTC date (see the dialplan): that day is wholly past
-    at the next midnight UTC. Files outside date folders go by mtime."""
+    """The YYYY/MM/DD folder is the call's UTC date (see the dialplan), past at the next midnight; else mtime."""
     parts = path.relative_to(root).parts
     with contextlib.suppress(ValueError):
         if len(parts) == 4:
-            return datetime.strptime("/".join(parts[:3]), "%Y/%m/%d").replace(tzinfo=timezone.utc) + timedelta(days=1)
+            day = datetime.strptime("/".join(parts[:3]), "%Y/%m/%d").replace(tzinfo=timezone.utc)
+            return day + timedelta(days=1)
     return datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
 
 

@@ -61,7 +61,7 @@ def test_tone_gives_duration_copy_hash_and_waveform(root: Path, tone: Path) -> N
     assert len(facts.waveform) == recordings.WAVEFORM_POINTS
     assert all(0.0 <= v <= 1.0 for v in facts.waveform) and max(facts.waveform) == 1.0
     assert min(facts.waveform) > 0.9  # a steady tone is equally loud throughout
-    json.dumps(facts.waveform)  # stored on the record as JSON
+    assert json.loads(json.dumps(facts.waveform)) == facts.waveform  # kept on the record as JSON
 
 
 def test_speech_from_espeak_is_processed(root: Path, tmp_path: Path) -> None:
@@ -83,6 +83,14 @@ def test_louder_parts_show_higher_in_the_waveform(root: Path) -> None:
     wave = process_recording(root, REL, **FAST).waveform
     first, second = wave[:len(wave) // 2 - 2], wave[len(wave) // 2 + 2:]
     assert max(first) < 0.1 and min(second) > 0.9
+
+
+def test_a_silent_call_looks_silent(root: Path) -> None:
+    # sox dithers: +-1 LSB of noise, like a quiet line; it must not be scaled up to full bars
+    sox("-n", "-r", "8000", "-c", "1", "-b", "16", str(place(root)), "trim", "0", "2.0")
+    facts = process_recording(root, REL, **FAST)
+    assert abs(facts.duration_s - 2.0) <= 0.05
+    assert len(facts.waveform) == recordings.WAVEFORM_POINTS and max(facts.waveform) < 0.01
 
 
 def test_opus_is_chosen_when_ffmpeg_has_it_else_mp3() -> None:
@@ -208,10 +216,12 @@ CUTOFF = datetime(2026, 3, 10, 12, 0, tzinfo=timezone.utc)
 
 
 def test_prune_plan_keeps_held_recent_and_unrelated_files(root: Path) -> None:
+    long_ago = datetime(2025, 1, 1, tzinfo=timezone.utc)
     old = [touch(root, "2026/03/01/a.wav"), touch(root, "2026/03/01/a.ogg"), touch(root, "2026/02/28/b.wav"),
-           touch(root, "imported/c.wav", mtime=datetime(2025, 1, 1, tzinfo=timezone.utc))]
+           touch(root, "2026/03/09/eve.mp3"),  # that day ended before the cutoff
+           touch(root, "imported/c.wav", mtime=long_ago), touch(root, "2026/13/45/odd.wav", mtime=long_ago)]
     for kept in ["2026/03/01/held.wav", "2026/03/01/held.ogg",  # legal hold
-                 "2026/03/10/today.wav", "2026/03/11/later.mp3",  # day of the cutoff is not over yet
+                 "2026/03/10/today.wav", "2026/03/11/later.mp3",  # the cutoff's day is not over yet
                  "2026/03/01/notes.txt", "2026/03/01/.a.ogg.part", "imported/new.wav"]:
         touch(root, kept)
     plan = prune_plan(root, CUTOFF, keep={"2026/03/01/held.wav"})
@@ -224,8 +234,8 @@ def test_prune_plan_wants_an_aware_cutoff(root: Path) -> None:
 
 
 def test_prune_deletes_files_and_empty_date_folders(root: Path) -> None:
-    touch(root, "2026/02/28/b.wav"), touch(root, "2026/02/28/b.ogg")
-    touch(root, "2026/03/01/a.wav"), touch(root, "2026/03/01/held.wav")
+    for relative in ["2026/02/28/b.wav", "2026/02/28/b.ogg", "2026/03/01/a.wav", "2026/03/01/held.wav"]:
+        touch(root, relative)
     plan = prune_plan(root, CUTOFF, keep={"2026/03/01/held.wav"})
     assert prune(plan) == 3
     assert not (root / "2026/02").exists()  # day and month emptied
