@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from dataclasses import asdict
 from datetime import timedelta
 
 from aiohttp import web
@@ -14,6 +15,7 @@ from callengine.calls.tracker import CallTracker
 from callengine.clock import Clock, SystemClock
 from callengine.config import Settings, load_secrets
 from callengine.audio.prompts import durations
+from callengine.audio.recordings import RecordingError, process_recording
 from callengine.ivr.config import load_ivr
 from callengine.ivr.flow import Ivr
 from callengine.queueing.roster import RosterFile
@@ -45,6 +47,7 @@ class Engine:
         self.ami = AmiClient(settings.ami_host, settings.ami_port, settings.ami_user,
                              load_secrets(settings)["ami"], on_event=self.on_event,
                              on_connected=self.on_ami_connected)
+        self.background: set[asyncio.Task[None]] = set()
         self.webhooks = WebhookSink(settings.webhook_urls, load_secrets(settings)["webhook"])
         roster = RosterFile(settings.roster_file, settings.timezone, settings.roster)
         self.shifts = ShiftKeeper(roster, settings.queue, AmiQueues(self.ami), self.clock, self.alert)
@@ -52,6 +55,23 @@ class Engine:
     async def after_commit(self, record: CallRecord, ticket: Ticket) -> None:
         """Work that must never delay the record: it runs once record and ticket are committed."""
         self.webhooks.submit("ticket.created", {"ticket": ticket.to_json(), "call": record.to_json()})
+        if record.recording:
+            task = asyncio.create_task(self.process_recording(record.linkedid, record.recording))
+            self.background.add(task)
+            task.add_done_callback(self.background.discard)
+
+    async def process_recording(self, linkedid: str, relative: str) -> None:
+        """Browser copy, duration, waveform and checksum of the call's recording, kept on its record."""
+        try:
+            facts = await asyncio.to_thread(process_recording, self.settings.recordings_dir, relative)
+            await self.store.set_recording_facts(linkedid, asdict(facts))
+        except RecordingError as exc:
+            log.error("recording not processed: %s", exc, extra={"linkedid": linkedid})
+        except Exception as exc:  # a store outage: the WAV stays; facts can be rebuilt later
+            log.error("recording facts not stored: %s", exc, extra={"linkedid": linkedid})
+        else:
+            log.info("recording processed", extra={"linkedid": linkedid, "duration_s": facts.duration_s,
+                                                   "browser_copy": facts.browser_copy})
 
     async def on_event(self, event: dict[str, str]) -> None:
         await self.tracker.on_event(event)

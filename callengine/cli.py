@@ -131,6 +131,47 @@ def cmd_prompts_check(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_calls_hold(settings: Settings, args: argparse.Namespace) -> int:
+    from callengine.tickets.store import TicketStore
+
+    async def hold() -> bool:
+        store = TicketStore(settings.database_url)
+        try:
+            await store.migrate()
+            return await store.set_legal_hold(args.linkedid, not args.clear)
+        finally:
+            await store.close()
+
+    if not asyncio.run(hold()):
+        return _fail([f"no ticket for call {args.linkedid!r} in the ticket store"])
+    print(f"{args.linkedid}: " + ("penahanan hukum dicabut (legal hold lifted)" if args.clear
+                                  else "ditahan untuk proses hukum (legal hold): rekaman tidak akan dihapus"))
+    return 0
+
+
+def cmd_recordings_prune(settings: Settings, args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from callengine.audio.recordings import prune, prune_plan
+    from callengine.tickets.store import TicketStore
+
+    async def held() -> set[str]:
+        store = TicketStore(settings.database_url)
+        try:
+            await store.migrate()
+            return await store.held_recordings()
+        finally:
+            await store.close()
+
+    cutoff = datetime.now(settings.timezone) - timedelta(days=settings.recordings_keep_days)
+    plan = prune_plan(settings.recordings_dir, cutoff, asyncio.run(held()))
+    for path in plan:
+        print(f"{'akan dihapus (would delete)' if args.dry_run else 'dihapus (deleted)'}: {path}")
+    count = len(plan) if args.dry_run else prune(plan)
+    print(f"{count} file(s) older than {settings.recordings_keep_days} days" + (" (dry run)" if args.dry_run else ""))
+    return 0
+
+
 def _ami(settings: Settings):  # type: ignore[no-untyped-def]
     from callengine.config import load_secrets
     from callengine.telephony.ami import ami_session
@@ -296,6 +337,15 @@ def parser() -> argparse.ArgumentParser:
     stats.add_argument("--json", action="store_true", help="one JSON object")
     command("reload", cmd_reload, "render and reload softphones, queues and dialplan in the running Asterisk "
             "without dropping calls")
+
+    hold = command("hold", cmd_calls_hold, "put a call's ticket under legal hold: its recording is never pruned", calls_sub)
+    hold.add_argument("linkedid")
+    hold.add_argument("--clear", action="store_true", help="lift the legal hold")
+    recordings = sub.add_parser("recordings", help="call recordings", description="call recordings")
+    recordings_sub = recordings.add_subparsers(dest="recordings_command", required=True, metavar="COMMAND")
+    prune_cmd = command("prune", cmd_recordings_prune, "delete recordings older than [general] "
+                        "recordings_keep_days, except those under legal hold", recordings_sub)
+    prune_cmd.add_argument("--dry-run", action="store_true", help="only list what would be deleted")
 
     prompts = sub.add_parser("prompts", help="IVR prompts", description="IVR prompts")
     prompts_sub = prompts.add_subparsers(dest="prompts_command", required=True, metavar="COMMAND")

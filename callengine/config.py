@@ -53,6 +53,7 @@ class Settings:
     fastagi_port: int
     web_host: str
     web_port: int
+    hep_port: int
     trunk_match: tuple[str, ...]
     emergency_numbers: tuple[str, ...]
     queue: str
@@ -64,6 +65,7 @@ class Settings:
     pause_reasons: tuple[str, ...]
     roster: Roster
     webhook_urls: tuple[str, ...]
+    recordings_keep_days: int
 
     @property
     def secrets_file(self) -> Path:
@@ -199,6 +201,7 @@ def load_settings(path: Path | None = None) -> Settings:
         fastagi_port=r.integer("engine", "fastagi_port", 4573),
         web_host=r.address("engine", "web_host", "127.0.0.1"),
         web_port=r.integer("engine", "web_port", 8112),
+        hep_port=r.integer("engine", "hep_port", 9060),
         trunk_match=trunk,
         emergency_numbers=numbers,
         queue=queue,
@@ -210,6 +213,7 @@ def load_settings(path: Path | None = None) -> Settings:
         pause_reasons=reasons,
         roster=load_roster(roster_file, zone),
         webhook_urls=hooks,
+        recordings_keep_days=r.integer("general", "recordings_keep_days", 365, 1, 36500),
     )
 
 
@@ -220,7 +224,7 @@ def load_secrets(settings: Settings) -> dict[str, str]:
     known: dict[str, str] = {}
     if path.exists():
         known = _Reader(path).sections.get("secrets", {})
-    wanted = ["ami", "webhook"] + list(settings.roster.people)
+    wanted = ["ami", "webhook", "hep"] + list(settings.roster.people)
     missing = [name for name in wanted if not known.get(name)]
     if missing:
         for name in missing:

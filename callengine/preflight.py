@@ -29,7 +29,8 @@ def pbx_ports(s: Settings) -> list[Port]:
 
 
 def engine_ports(s: Settings) -> list[Port]:
-    return [Port("FastAGI", s.fastagi_host, s.fastagi_port), Port("web", s.web_host, s.web_port)]
+    return [Port("FastAGI", s.fastagi_host, s.fastagi_port), Port("web", s.web_host, s.web_port),
+            Port("HEP", s.fastagi_host, s.hep_port, udp=True)]
 
 
 def port_problem(port: Port) -> str | None:

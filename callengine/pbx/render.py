@@ -52,6 +52,8 @@ def placeholders(settings: Settings, secrets: dict[str, str]) -> dict[str, str]:
         "RTP_END": str(settings.rtp_end),
         "FASTAGI_HOST": settings.fastagi_host,
         "FASTAGI_PORT": str(settings.fastagi_port),
+        "HEP_PORT": str(settings.hep_port),
+        "HEP_PASSWORD": secrets["hep"],
         "TRUNK_ADDRESS": settings.trunk_match[0].split("/")[0],
         "TRUNK_MATCH": "\n".join(f"match = {m}" for m in settings.trunk_match),
         "EMERGENCY_EXTENSIONS": numbers,

@@ -91,6 +91,18 @@ class TicketStore:
         async with self.engine.begin() as conn:
             await conn.execute(update(CallRow).where(CallRow.linkedid == linkedid).values(recording_facts=facts))
 
+    async def set_legal_hold(self, linkedid: str, held: bool) -> bool:
+        statement = update(TicketRow).where(TicketRow.linkedid == linkedid).values(legal_hold=held)
+        async with self.engine.begin() as conn:
+            return bool((await conn.execute(statement)).rowcount)
+
+    async def held_recordings(self) -> set[str]:
+        """Recordings of calls whose ticket is under legal hold: retention never deletes them."""
+        query = (select(CallRow.recording).join(TicketRow, TicketRow.linkedid == CallRow.linkedid)
+                 .where(TicketRow.legal_hold.is_(True), CallRow.recording.is_not(None)))
+        async with self.engine.connect() as conn:
+            return set((await conn.execute(query)).scalars())
+
     async def known_linkedids(self, candidates: list[str]) -> set[str]:
         known: set[str] = set()
         async with self.engine.connect() as conn:

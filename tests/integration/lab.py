@@ -48,7 +48,7 @@ def write_config(folder: Path, roster: str = ROSTER, **overrides: str) -> Path:
         "ivr": str(PROJECT_DIR / "config" / "ivr.conf"), "overflow": "30", "hold_announce": "20", "position_announce": "0", "webhooks": "",
         "sip_bind": "127.0.0.1", "sip_port": str(free_port(udp=True)), "ami_port": str(free_port()),
         "rtp_start": str(rtp), "rtp_end": str(rtp + 200),
-        "fastagi_port": str(free_port()), "web_port": str(free_port()),
+        "fastagi_port": str(free_port()), "web_port": str(free_port()), "hep_port": str(free_port(udp=True)),
     }
     values.update(overrides)
     (folder / "roster.conf").write_text(roster)
@@ -79,6 +79,7 @@ fastagi_host = 127.0.0.1
 fastagi_port = {values['fastagi_port']}
 web_host = 127.0.0.1
 web_port = {values['web_port']}
+hep_port = {values['hep_port']}
 [trunk]
 match = 127.0.0.2
 numbers = 112

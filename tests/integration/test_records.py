@@ -144,3 +144,32 @@ def test_caller_id_prefers_p_asserted_identity_and_names_withheld_callers(
     engine.wait_log("call recorded", linkedid=greeting["linkedid"])
     [record] = lab.calls()
     assert (record["caller"], record["caller_status"]) == (caller, status)
+
+
+def test_the_recording_is_the_whole_call_its_copy_plays_and_its_checksum_matches(bots, call_taker, lab: Lab) -> None:
+    import hashlib
+    import subprocess
+    from datetime import datetime
+
+    engine = lab.engine()
+    taker = call_taker()
+    voice = Path(__file__).parents[2] / "sounds" / "id" / "fallback.wav"
+    call = bots.citizen(caller_id="081234567890").call(f"sip:112@{lab.sip}", play=voice)
+    greeting = engine.wait_log("ivr prompt", prompt="greeting", timeout=20)
+    call.send_dtmf("2")
+    answered = taker.wait_call(30)
+    answered.wait_state("confirmed", 10)
+    answered.wait_heard(10)                            # the caller's voice reaches the call taker
+    call.hangup()
+    processed = engine.wait_log("recording processed", linkedid=greeting["linkedid"], timeout=30)
+    [record] = lab.calls()
+    facts = record["recording_facts"]
+    wav = lab.settings.recordings_dir / record["recording"]
+    assert facts["sha256"] == hashlib.sha256(wav.read_bytes()).hexdigest()
+    call_s = (datetime.fromisoformat(record["ended_at"]) - datetime.fromisoformat(record["started_at"])).total_seconds()
+    assert abs(facts["duration_s"] - call_s) < 1.0 and processed["duration_s"] == facts["duration_s"]
+    copy = lab.settings.recordings_dir / facts["browser_copy"]
+    probed = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0",
+                             str(copy)], capture_output=True, text=True, check=True)
+    assert abs(float(probed.stdout) - facts["duration_s"]) < 0.2      # the copy decodes, whole
+    assert max(facts["waveform"]) == 1.0 and len(facts["waveform"]) > 50
