@@ -42,6 +42,7 @@ class CallRecord:
     locations: list[dict[str, Any]] = field(default_factory=list)   # every location received, with its source
     recording_facts: dict[str, Any] | None = None   # duration, checksum, browser copy: added after commit
     source: str = "ami"          # ami: followed live; cel: rebuilt from Asterisk's CEL after an engine outage
+    sip_call_id: str | None = None  # the INVITE's Call-ID: ties SIP captures (location) to the call
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -102,6 +103,7 @@ def build_record(linkedid: str, events: Sequence[tuple[datetime, Event]]) -> Cal
         if kind == "UserEvent" and e.get("UserEvent") == "CallEngineRecording":
             rec.recording = e.get("Recording") or None
             rec.dialed = e.get("Dialed") or None
+            rec.sip_call_id = e.get("Callid") or e.get("CallID") or None
         elif kind == "QueueCallerJoin":
             rec.queue, joined_at = e.get("Queue"), at
             rec.disposition = ABANDONED

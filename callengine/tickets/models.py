@@ -40,6 +40,7 @@ class CallRow(Base):
     locations: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     recording_facts: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     source: Mapped[str] = mapped_column(String(10), default="ami")
+    sip_call_id: Mapped[str | None] = mapped_column(String(255))
 
 
 class TicketRow(Base):
@@ -76,3 +77,15 @@ class PauseRow(Base):
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     ended_by: Mapped[str | None] = mapped_column(String(80))
+
+
+class AmlRow(Base):
+    """An Advanced Mobile Location report as received (HTTP or SMS), kept whether or not a call matches."""
+    __tablename__ = "aml_reports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    number: Mapped[str] = mapped_column(String(20))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    channel: Mapped[str] = mapped_column(String(10))          # "http" or "sms"
+    location: Mapped[dict[str, Any]] = mapped_column(JSON)
+    raw: Mapped[dict[str, Any]] = mapped_column(JSON)

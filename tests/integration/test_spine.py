@@ -67,7 +67,7 @@ def test_answered_call_makes_exactly_one_complete_record(bots, call_taker, lab: 
     assert record["wait_s"] is not None and record["wait_s"] >= 0
     assert record["talk_s"] is not None and record["talk_s"] >= 0
     assert record["hangup_cause"] == 16 and record["hangup_by"] == "caller"
-    assert record["category"] == "kebakaran"
+    assert record["category"] == "kebakaran" and record["sip_call_id"]
     assert record["ivr"]["ivr_path"] == ["greeting", "connecting"] and record["ivr"]["ivr_digits"] == "2"
     recording = lab.settings.recordings_dir / record["recording"]
     assert recording.stat().st_size > 44 and rms(recording) > 100   # greeting and call are in it
