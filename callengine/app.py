@@ -18,10 +18,13 @@ from callengine.audio.prompts import durations
 from callengine.audio.recordings import RecordingError, process_recording
 from callengine.ivr.config import load_ivr
 from callengine.ivr.flow import Ivr
+from callengine.location.desk import LocationDesk
 from callengine.queueing.roster import RosterFile
 from callengine.queueing.shifts import ShiftKeeper
 from callengine.telephony.ami import AmiClient, AmiError
 from callengine.telephony.fastagi import AgiChannel, FastAgiServer
+from callengine.telephony.hep import HepListener, HepPacket, listen
+from callengine.telephony.sip import SipError, parse_sip
 from callengine.telephony.queues import AmiQueues
 from callengine.tickets.store import Ticket, TicketStore
 from callengine.tickets.webhooks import WebhookSink
@@ -29,6 +32,7 @@ from callengine.tickets.writer import RecordWriter, Spool
 from callengine.web.server import make_app
 
 log = logging.getLogger(__name__)
+LOCATE_TIMEOUT_S = 2.0               # the location lookups may delay a record this much, no more
 REBUILD_WINDOW = timedelta(days=7)   # how far back CEL is searched for calls missed while away
 
 
@@ -39,7 +43,8 @@ class Engine:
         self.store = TicketStore(settings.database_url)
         self.writer = RecordWriter(self.store, Spool(settings.runtime_dir / "spool" / "call-records.jsonl"),
                                    self.after_commit)
-        self.tracker = CallTracker(self.writer.submit, self.clock)
+        self.desk = LocationDesk(self.store, self.clock, timedelta(seconds=settings.aml_window_s))
+        self.tracker = CallTracker(self.locate_then_write, self.clock)
         self.ivr_settings = load_ivr(settings.ivr_file)
         self.ivr = Ivr(self.ivr_settings, settings.language, durations(settings.sounds_dir),
                        self.has_prank_history, self.tracker.annotate)
@@ -51,6 +56,29 @@ class Engine:
         self.webhooks = WebhookSink(settings.webhook_urls, load_secrets(settings)["webhook"])
         roster = RosterFile(settings.roster_file, settings.timezone, settings.roster)
         self.shifts = ShiftKeeper(roster, settings.queue, AmiQueues(self.ami), self.clock, self.alert)
+
+    async def locate_then_write(self, record: CallRecord) -> None:
+        """Where the caller was (from every source) goes on the record before it is written;
+        a failing location source never keeps a record from the store."""
+        try:
+            async with asyncio.timeout(LOCATE_TIMEOUT_S):
+                await self.desk.locate(record)
+        except Exception as exc:  # the store or the cell table away: write what we have
+            log.warning("call recorded without its location: %s", exc or "timeout", extra={"linkedid": record.linkedid})
+        await self.writer.submit(record)
+
+    def on_sip(self, packet: HepPacket) -> None:
+        """A SIP message Asterisk handled; an INVITE from the trunk may say where the caller is."""
+        try:
+            message = parse_sip(packet.payload)
+        except SipError as exc:
+            log.warning("captured SIP message unreadable: %s", exc)
+            return
+        call_id = message.header("call-id")
+        if message.method == "INVITE" and call_id:
+            log.debug("INVITE captured", extra={"sip_call_id": call_id})
+            self.desk.invite(call_id, message.header("geolocation"), message.header("content-type"), message.body,
+                             message.header("p-access-network-info"))
 
     async def after_commit(self, record: CallRecord, ticket: Ticket) -> None:
         """Work that must never delay the record: it runs once record and ticket are committed."""
@@ -147,7 +175,9 @@ class Engine:
         await asyncio.wait([migrating], timeout=10)
         await self.fastagi.start()
         runner = web.AppRunner(make_app({"ami": self.ami_ok, "fastagi": self.fastagi_ok,
-                                         "database": self.store.ping}))
+                                         "database": self.store.ping}, self.desk.aml))
+        capture = await listen(self.settings.fastagi_host, self.settings.hep_port,
+                               HepListener(load_secrets(self.settings)["hep"], self.on_sip))
         await runner.setup()
         await web.TCPSite(runner, self.settings.web_host, self.settings.web_port).start()
         log.info("callengine running", extra={
@@ -170,4 +200,5 @@ class Engine:
             await asyncio.gather(*tasks, return_exceptions=True)
             await self.fastagi.stop()
             await runner.cleanup()
+            capture.close()
             await self.store.close()

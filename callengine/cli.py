@@ -172,6 +172,32 @@ def cmd_recordings_prune(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_celldb_import(settings: Settings, args: argparse.Namespace) -> int:
+    from callengine.location.celldb import import_cells
+    from callengine.location.model import LocationError
+    from callengine.tickets.store import TicketStore
+
+    def progress(rows: int) -> None:
+        print(f"\r{rows:,} baris dibaca (rows read)", end="", file=sys.stderr, flush=True)
+
+    async def load() -> str:
+        store = TicketStore(settings.database_url)
+        try:
+            await store.migrate()
+            return (await import_cells(store.engine, args.file, progress)).summary()
+        finally:
+            await store.close()
+
+    try:
+        summary = asyncio.run(load())
+    except LocationError as exc:
+        print(file=sys.stderr)
+        return _fail([str(exc)])
+    print(file=sys.stderr)
+    print(f"{args.file}: {summary}")
+    return 0
+
+
 def _ami(settings: Settings):  # type: ignore[no-untyped-def]
     from callengine.config import load_secrets
     from callengine.telephony.ami import ami_session
@@ -341,6 +367,11 @@ def parser() -> argparse.ArgumentParser:
     hold = command("hold", cmd_calls_hold, "put a call's ticket under legal hold: its recording is never pruned", calls_sub)
     hold.add_argument("linkedid")
     hold.add_argument("--clear", action="store_true", help="lift the legal hold")
+    celldb = sub.add_parser("celldb", help="the cell tower table", description="the cell tower table")
+    celldb_sub = celldb.add_subparsers(dest="celldb_command", required=True, metavar="COMMAND")
+    cells_import = command("import", cmd_celldb_import, "import an OpenCelliD CSV (plain or .gz) into the cell "
+                           "table; re-importing updates rows", celldb_sub)
+    cells_import.add_argument("file", type=Path)
     recordings = sub.add_parser("recordings", help="call recordings", description="call recordings")
     recordings_sub = recordings.add_subparsers(dest="recordings_command", required=True, metavar="COMMAND")
     prune_cmd = command("prune", cmd_recordings_prune, "delete recordings older than [general] "

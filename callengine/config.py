@@ -66,6 +66,7 @@ class Settings:
     roster: Roster
     webhook_urls: tuple[str, ...]
     recordings_keep_days: int
+    aml_window_s: int
 
     @property
     def secrets_file(self) -> Path:
@@ -214,6 +215,7 @@ def load_settings(path: Path | None = None) -> Settings:
         roster=load_roster(roster_file, zone),
         webhook_urls=hooks,
         recordings_keep_days=r.integer("general", "recordings_keep_days", 365, 1, 36500),
+        aml_window_s=r.integer("location", "aml_window", 600, 10, 86400),
     )
 
 

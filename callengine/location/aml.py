@@ -112,7 +112,8 @@ def _bounded(fields: Mapping[str, str]) -> dict[str, str]:
     for key, value in fields.items():
         if len(key) > MAX_VALUE or len(value) > MAX_VALUE:
             raise AmlError(key[:40], f"longer than {MAX_VALUE} characters")
-    return {key: value.strip() for key, value in fields.items()}
+    # ELS sends unknown values as empty fields (cell_carrier=): empty is absent.
+    return {key: value.strip() for key, value in fields.items() if value.strip()}
 
 
 def _float(raw: Mapping[str, str], key: str) -> float:

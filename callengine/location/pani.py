@@ -86,7 +86,7 @@ def decode_cell_id(radio: str, value: str, area_len: int, cell_len: int, what: s
                             f"(MCC 3 + MNC 2 or 3 digits + area {area_len} hex + cell {cell_len} hex)")
     mnc_len = len(value) - short + 2
     mcc, mnc = value[:3], value[3:3 + mnc_len]
-    if not (mcc + mnc).isdigit() or not value.isascii():
+    if not ((mcc + mnc).isascii() and (mcc + mnc).isdigit()):
         raise LocationError(f"{what} {value!r}: MCC and MNC must be decimal digits, got {mcc!r} {mnc!r}")
     ids = value[3 + mnc_len:]
     if not _HEX.fullmatch(ids):

@@ -38,8 +38,8 @@ CRS_DIMENSIONS = {"urn:ogc:def:crs:EPSG::4326": 2, "urn:ogc:def:crs:EPSG::4979":
 MAX_PIDF_BYTES = 64 * 1024
 MAX_BODY_BYTES = 256 * 1024
 EARTH_RADIUS_M = 6_371_008.8
-_METHODS = {"gps": "gnss", "a-gps": "gnss", "gnss": "gnss", "wiforce": "wifi", "wifi": "wifi", "wlan": "wifi",
-            "802.11": "wifi", "cell": "cell", "cell-id": "cell", "e-cid": "cell"}
+# IANA method tokens (RFC 4119) mapped to ours; other tokens (Manual, DHCP, Triangulation...) pass lower-cased.
+_METHODS = {"gps": "gnss", "a-gps": "gnss", "gnss": "gnss", "802.11": "wifi", "wifi": "wifi", "cell": "cell"}
 _URI = re.compile(r"<([^<>]*)>")
 
 

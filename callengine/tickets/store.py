@@ -4,7 +4,9 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
@@ -14,7 +16,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from callengine.calls.record import CallRecord
-from callengine.tickets.models import AlertRow, CallRow, PauseRow, TicketRow
+from callengine.tickets.models import AlertRow, AmlRow, CallRow, PauseRow, TicketRow
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -90,6 +92,38 @@ class TicketStore:
     async def set_recording_facts(self, linkedid: str, facts: dict[str, object]) -> None:
         async with self.engine.begin() as conn:
             await conn.execute(update(CallRow).where(CallRow.linkedid == linkedid).values(recording_facts=facts))
+
+    async def add_aml(self, number: str | None, channel: str, location: dict[str, Any] | None,
+                      raw: dict[str, str], at: datetime) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(insert_row(AmlRow, number=number or "", channel=channel, received_at=at,
+                                          location=location or {}, raw=raw))
+
+    async def aml_locations(self, number: str, since: datetime, until: datetime) -> list[dict[str, Any]]:
+        query = (select(AmlRow.location).where(AmlRow.number == number, AmlRow.received_at >= since,
+                                               AmlRow.received_at <= until).order_by(AmlRow.id))
+        async with self.engine.connect() as conn:
+            return [loc for loc in (await conn.execute(query)).scalars() if loc]
+
+    async def call_near(self, caller: str, since: datetime, until: datetime) -> str | None:
+        """The caller's latest call that was still going or ended within [since, until]."""
+        query = (select(CallRow.linkedid).where(CallRow.caller == caller, CallRow.ended_at >= since,
+                                                CallRow.started_at <= until)
+                 .order_by(CallRow.started_at.desc()).limit(1))
+        async with self.engine.connect() as conn:
+            return (await conn.execute(query)).scalar_one_or_none()
+
+    async def add_location(self, linkedid: str, location: dict[str, Any],
+                           rank: Callable[[list[dict[str, Any]]], dict[str, Any] | None]) -> None:
+        """One more location for a stored call; `rank` picks the best of them all again."""
+        async with self.engine.begin() as conn:
+            query = select(CallRow.locations).where(CallRow.linkedid == linkedid)
+            if self.engine.dialect.name == "postgresql":
+                query = query.with_for_update()    # two AML reports at once must not lose one
+            known = (await conn.execute(query)).scalar_one_or_none() or []
+            locations = [*known, location]
+            await conn.execute(update(CallRow).where(CallRow.linkedid == linkedid)
+                               .values(locations=locations, location=rank(locations)))
 
     async def set_legal_hold(self, linkedid: str, held: bool) -> bool:
         statement = update(TicketRow).where(TicketRow.linkedid == linkedid).values(legal_hold=held)

@@ -1,4 +1,3 @@
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -160,10 +159,9 @@ BILLION_LAUGHS = b"""<?xml version="1.0"?>
 
 
 def test_billion_laughs_is_refused_without_expansion() -> None:
-    started = time.monotonic()
+    # Refused at the DOCTYPE, before any entity is declared, let alone expanded.
     with pytest.raises(LocationError, match="refused: DTDForbidden") as caught:
         parse_pidf_lo(BILLION_LAUGHS)
-    assert time.monotonic() - started < 1.0
     assert "lollol" not in str(caught.value)
 
 

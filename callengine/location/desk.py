@@ -1,0 +1,119 @@
+"""The location desk: every location a call gets, from every source, kept and ranked.
+
+- The INVITE (seen through the SIP capture): PIDF-LO by value and the serving cell of
+  P-Access-Network-Info, looked up in the cell table. Kept by SIP Call-ID until the call ends.
+- AML reports (HTTP or SMS), stored as they arrive and matched to calls by caller number
+  within a window, whether they come before the call ends or after it was recorded.
+
+Bad input is logged with its reason and dropped; the call is never held up by it.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from callengine.calls.record import CallRecord
+from callengine.clock import Clock
+from callengine.location.aml import AmlReport
+from callengine.location.celldb import lookup
+from callengine.location.model import CellId, Location, LocationError, best
+from callengine.location.pani import parse_pani
+from callengine.location.pidf import locations_from_sip
+from callengine.tickets.store import TicketStore
+
+log = logging.getLogger(__name__)
+SIP_TTL_S = 3600.0        # an INVITE's locations wait this long for their call to end
+LOOKUP_TIMEOUT_S = 1.0    # the cell table must not hold up the record
+
+
+@dataclass
+class _FromSip:
+    seen: float
+    locations: list[Location] = field(default_factory=list)
+    cell: CellId | None = None
+
+
+class LocationDesk:
+    def __init__(self, store: TicketStore, clock: Clock, aml_window: timedelta) -> None:
+        self.store = store
+        self.clock = clock
+        self.aml_window = aml_window
+        self.from_sip: dict[str, _FromSip] = {}
+
+    def invite(self, call_id: str, geolocation: str | None, content_type: str | None, body: bytes,
+               access_network_info: str | None) -> None:
+        """What an INVITE says of where the caller is; each bad part is logged and skipped."""
+        self._expire()
+        found = _FromSip(time.monotonic())
+        if geolocation or (content_type and "pidf" in content_type.lower()) or b"pidf" in body[:4096]:
+            try:
+                found.locations = locations_from_sip(geolocation, content_type, body)
+            except LocationError as exc:
+                log.warning("PIDF-LO refused: %s", exc, extra={"sip_call_id": call_id})
+        if access_network_info:
+            try:
+                found.cell = parse_pani(access_network_info)
+            except LocationError as exc:
+                log.warning("P-Access-Network-Info refused: %s", exc, extra={"sip_call_id": call_id})
+        if found.locations or found.cell:
+            self.from_sip[call_id] = found
+
+    async def locate(self, record: CallRecord) -> None:
+        """Fill the record's locations (every one, with its source) and the best one."""
+        found: list[Location] = []
+        sip = self.from_sip.pop(record.sip_call_id or "", None)
+        if sip is not None:
+            found += sip.locations
+            if sip.cell is not None:
+                found += await self._cell(sip.cell, record.linkedid)
+        if record.caller:
+            since, until = record.started_at - self.aml_window, record.ended_at + self.aml_window
+            found += [location_from_json(loc) for loc in await self.store.aml_locations(record.caller, since, until)]
+        record.locations = [loc.to_json() for loc in found]
+        chosen = best(found)
+        record.location = chosen.to_json() if chosen else None
+
+    async def aml(self, report: AmlReport) -> str | None:
+        """Keep the report; attach it to the caller's call if one ended within the window.
+        The linkedid it went to, or None (a later call will pick it up)."""
+        now = self.clock.now()
+        await self.store.add_aml(report.number, report.transport, report.location.to_json() if report.location
+                                 else None, report.raw, now)
+        if report.number is None or report.location is None:
+            return None
+        linkedid = await self.store.call_near(report.number, now - self.aml_window, now)
+        if linkedid is not None:
+            await self.store.add_location(linkedid, report.location.to_json(), _best_json)
+        return linkedid
+
+    async def _cell(self, cell: CellId, linkedid: str) -> list[Location]:
+        try:
+            async with asyncio.timeout(LOOKUP_TIMEOUT_S):
+                found = await lookup(self.store.engine, cell)
+        except Exception as exc:  # the cell table is a help, never a condition
+            log.warning("cell lookup failed: %s", exc, extra={"linkedid": linkedid})
+            return []
+        if found is None:
+            log.info("serving cell not in the cell table", extra={"linkedid": linkedid, "cell": str(cell)})
+            return []
+        return [found]
+
+    def _expire(self) -> None:
+        cutoff = time.monotonic() - SIP_TTL_S
+        for call_id in [k for k, v in self.from_sip.items() if v.seen < cutoff]:
+            del self.from_sip[call_id]
+
+
+def location_from_json(data: dict[str, Any]) -> Location:
+    at = datetime.fromisoformat(data["at"]) if data.get("at") else None
+    return Location(data["lat"], data["lon"], data.get("radius_m"), data["source"], data.get("method"), at,
+                    data.get("detail") or {})
+
+
+def _best_json(locations: list[dict[str, Any]]) -> dict[str, Any] | None:
+    chosen = best(location_from_json(loc) for loc in locations)
+    return chosen.to_json() if chosen else None
