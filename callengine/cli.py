@@ -6,7 +6,8 @@ import asyncio
 import json
 from datetime import date, datetime
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, TypeVar
 from pathlib import Path
 
 from callengine import __version__
@@ -16,7 +17,11 @@ from callengine.pbx.render import RenderError
 from callengine.queueing.members import QueueControlError
 from callengine.telephony.ami import AmiError
 
+if TYPE_CHECKING:
+    from callengine.tickets.store import TicketStore
+
 Command = Callable[[Settings, argparse.Namespace], int]
+T = TypeVar("T")
 
 
 def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
@@ -50,15 +55,9 @@ def cmd_render(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_calls_list(settings: Settings, args: argparse.Namespace) -> int:
-    from callengine.tickets.store import TicketStore
 
-    async def fetch() -> list[dict[str, object]]:
-        store = TicketStore(settings.database_url)
-        try:
-            await store.migrate()
-            records = await store.list_calls(args.limit)
-        finally:
-            await store.close()
+    async def fetch(store: TicketStore) -> list[dict[str, object]]:
+        records = await store.list_calls(args.limit)
         local = []
         for record in records:
             for key in ("started_at", "answered_at", "ended_at"):
@@ -67,7 +66,7 @@ def cmd_calls_list(settings: Settings, args: argparse.Namespace) -> int:
             local.append(record.to_json())
         return local
 
-    calls = asyncio.run(fetch())
+    calls = with_store(settings, fetch)
     if args.json:
         for call in calls:
             print(json.dumps(call, ensure_ascii=False))
@@ -85,17 +84,8 @@ def cmd_calls_list(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_calls_mark(settings: Settings, args: argparse.Namespace) -> int:
-    from callengine.tickets.store import TicketStore
 
-    async def mark() -> bool:
-        store = TicketStore(settings.database_url)
-        try:
-            await store.migrate()
-            return await store.mark_prank(args.linkedid, prank=not args.clear)
-        finally:
-            await store.close()
-
-    if not asyncio.run(mark()):
+    if not with_store(settings, lambda store: store.mark_prank(args.linkedid, prank=not args.clear)):
         return _fail([f"no call {args.linkedid!r} in the ticket store"])
     print(f"{args.linkedid}: {'bukan panggilan palsu (not a prank)' if args.clear else 'panggilan palsu (prank)'}")
     return 0
@@ -132,17 +122,8 @@ def cmd_prompts_check(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_calls_hold(settings: Settings, args: argparse.Namespace) -> int:
-    from callengine.tickets.store import TicketStore
 
-    async def hold() -> bool:
-        store = TicketStore(settings.database_url)
-        try:
-            await store.migrate()
-            return await store.set_legal_hold(args.linkedid, not args.clear)
-        finally:
-            await store.close()
-
-    if not asyncio.run(hold()):
+    if not with_store(settings, lambda store: store.set_legal_hold(args.linkedid, not args.clear)):
         return _fail([f"no ticket for call {args.linkedid!r} in the ticket store"])
     print(f"{args.linkedid}: " + ("penahanan hukum dicabut (legal hold lifted)" if args.clear
                                   else "ditahan untuk proses hukum (legal hold): rekaman tidak akan dihapus"))
@@ -153,18 +134,9 @@ def cmd_recordings_prune(settings: Settings, args: argparse.Namespace) -> int:
     from datetime import timedelta
 
     from callengine.audio.recordings import prune, prune_plan
-    from callengine.tickets.store import TicketStore
-
-    async def held() -> set[str]:
-        store = TicketStore(settings.database_url)
-        try:
-            await store.migrate()
-            return await store.held_recordings()
-        finally:
-            await store.close()
 
     cutoff = datetime.now(settings.timezone) - timedelta(days=settings.recordings_keep_days)
-    plan = prune_plan(settings.recordings_dir, cutoff, asyncio.run(held()))
+    plan = prune_plan(settings.recordings_dir, cutoff, with_store(settings, lambda store: store.held_recordings()))
     for path in plan:
         print(f"{'akan dihapus (would delete)' if args.dry_run else 'dihapus (deleted)'}: {path}")
     count = len(plan) if args.dry_run else prune(plan)
@@ -175,27 +147,35 @@ def cmd_recordings_prune(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_celldb_import(settings: Settings, args: argparse.Namespace) -> int:
     from callengine.location.celldb import import_cells
     from callengine.location.model import LocationError
-    from callengine.tickets.store import TicketStore
 
     def progress(rows: int) -> None:
         print(f"\r{rows:,} baris dibaca (rows read)", end="", file=sys.stderr, flush=True)
 
-    async def load() -> str:
-        store = TicketStore(settings.database_url)
-        try:
-            await store.migrate()
-            return (await import_cells(store.engine, args.file, progress)).summary()
-        finally:
-            await store.close()
+    async def load(store: TicketStore) -> str:
+        return (await import_cells(store.engine, args.file, progress)).summary()
 
     try:
-        summary = asyncio.run(load())
+        summary = with_store(settings, load)
     except LocationError as exc:
         print(file=sys.stderr)
         return _fail([str(exc)])
     print(file=sys.stderr)
     print(f"{args.file}: {summary}")
     return 0
+
+
+def with_store(settings: Settings, work: Callable[[TicketStore], Awaitable[T]]) -> T:
+    """Run one piece of work against the ticket store (migrated first), then close it."""
+    from callengine.tickets.store import TicketStore
+
+    async def run() -> T:
+        store = TicketStore(settings.database_url)
+        try:
+            await store.migrate()
+            return await work(store)
+        finally:
+            await store.close()
+    return asyncio.run(run())
 
 
 def _ami(settings: Settings):  # type: ignore[no-untyped-def]
@@ -222,7 +202,6 @@ def cmd_queue_status(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_queue_pause(settings: Settings, args: argparse.Namespace) -> int:
     """Pause or unpause a call taker in every 112 queue, and keep who, why and when."""
-    from callengine.tickets.store import TicketStore
     from callengine.telephony.queues import AmiQueues
 
     pausing = not getattr(args, "unpause", False)
@@ -234,18 +213,16 @@ def cmd_queue_pause(settings: Settings, args: argparse.Namespace) -> int:
     async def act() -> None:
         async with _ami(settings) as ami:
             await AmiQueues(ami).pause(settings.queue, args.account, pausing, args.reason if pausing else "")
-        store = TicketStore(settings.database_url)
-        try:
-            await store.migrate()
-            now = datetime.now(settings.timezone)
-            if pausing:
-                await store.start_pause(args.account, args.reason, args.by, now)
-            else:
-                await store.end_pause(args.account, args.by, now)
-        finally:
-            await store.close()
+
+    async def keep(store: TicketStore) -> None:
+        now = datetime.now(settings.timezone)
+        if pausing:
+            await store.start_pause(args.account, args.reason, args.by, now)
+        else:
+            await store.end_pause(args.account, args.by, now)
 
     asyncio.run(act())
+    with_store(settings, keep)
     print(f"{args.account}: " + (f"jeda ({args.reason})" if pausing else "siap menerima panggilan (ready)"))
     return 0
 
@@ -263,18 +240,12 @@ def cmd_softphones(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
     from callengine.queueing.stats import day_stats, day_window
-    from callengine.tickets.store import TicketStore
 
-    async def fetch() -> dict[str, object]:
-        store = TicketStore(settings.database_url)
-        try:
-            await store.migrate()
-            records = await store.calls_between(*day_window(settings.roster, args.day))
-        finally:
-            await store.close()
+    async def fetch(store: TicketStore) -> dict[str, object]:
+        records = await store.calls_between(*day_window(settings.roster, args.day))
         return day_stats(records, settings.roster, args.day)
 
-    stats = asyncio.run(fetch())
+    stats = with_store(settings, fetch)
     if args.json:
         print(json.dumps(stats, ensure_ascii=False))
         return 0

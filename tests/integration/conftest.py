@@ -64,12 +64,25 @@ _databases = itertools.count(1)
 
 
 @pytest.fixture
-def lab() -> Iterator[Lab]:
-    folder = Path(tempfile.mkdtemp(prefix="ce-"))  # short: Asterisk's control socket path is limited
-    centre = Lab.start(folder)
-    yield centre
-    centre.close()
-    shutil.rmtree(folder, ignore_errors=True)
+def make_lab() -> Iterator[Callable[..., Lab]]:
+    """Labs with their own roster or settings (Lab.start's overrides); each is stopped and
+    removed when the test ends."""
+    made: list[tuple[Path, Lab]] = []
+
+    def make(**overrides: Any) -> Lab:
+        folder = Path(tempfile.mkdtemp(prefix="ce-"))  # short: Asterisk's control socket path is limited
+        made.append((folder, Lab.start(folder, **overrides)))
+        return made[-1][1]
+
+    yield make
+    for folder, centre in made:
+        centre.close()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def lab(make_lab: Callable[..., Lab]) -> Lab:
+    return make_lab()
 
 
 @pytest.fixture

@@ -2,9 +2,6 @@
 records made while PostgreSQL is down wait in the spool and arrive once."""
 from __future__ import annotations
 
-import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -42,21 +39,15 @@ def test_calls_while_the_engine_is_down_are_rebuilt_from_cel(bots, call_taker, l
         ("answered", "taker1", "112-fallback", "cel")
     assert (left["disposition"], left["agent"], left["source"]) == ("abandoned", None, "cel")
     assert (lab.settings.recordings_dir / taken["recording"]).stat().st_size > 44
-    mark = len(engine.lines)
     engine.stop()
     again = lab.engine()                               # a second start rebuilds nothing twice
     again.wait_log("AMI connected")
     assert len(lab.calls()) == 2 and not [e for e in again.lines if e.get("msg") == "call rebuilt from CEL"]
-    assert mark > 0
 
 
 @pytest.fixture
-def pg_lab(postgres) -> Iterator[Lab]:  # type: ignore[no-untyped-def]
-    folder = Path(tempfile.mkdtemp(prefix="ce-"))
-    centre = Lab.start(folder, database=postgres.create_database("records"))
-    yield centre
-    centre.close()
-    shutil.rmtree(folder, ignore_errors=True)
+def pg_lab(make_lab, postgres) -> Lab:  # type: ignore[no-untyped-def]
+    return make_lab(database=postgres.create_database("records"))
 
 
 def test_records_made_while_postgres_is_down_arrive_once(bots, pg_lab: Lab, postgres) -> None:  # type: ignore[no-untyped-def]
@@ -82,7 +73,7 @@ def test_records_made_while_postgres_is_down_arrive_once(bots, pg_lab: Lab, post
     assert not (pg_lab.settings.runtime_dir / "spool" / "call-records.draining").exists()
 
 
-def test_a_new_ticket_reaches_the_webhook_signed(bots, tmp_path: Path) -> None:
+def test_a_new_ticket_reaches_the_webhook_signed(bots, make_lab, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     import hmac
     import json
     import threading
@@ -106,8 +97,7 @@ def test_a_new_ticket_reaches_the_webhook_signed(bots, tmp_path: Path) -> None:
 
     server = HTTPServer(("127.0.0.1", 0), Hook)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    folder = Path(tempfile.mkdtemp(prefix="ce-"))
-    lab = Lab.start(folder, webhooks=f"http://127.0.0.1:{server.server_port}/tickets")
+    lab = make_lab(webhooks=f"http://127.0.0.1:{server.server_port}/tickets")
     try:
         engine = lab.engine()
         call = bots.citizen(caller_id="081234567890").call(f"sip:112@{lab.sip}")
@@ -125,9 +115,7 @@ def test_a_new_ticket_reaches_the_webhook_signed(bots, tmp_path: Path) -> None:
         assert payload["ticket"]["status"] == "baru" and payload["call"]["category"] == "ambulans"
         assert received[0][1] == body                  # the retry carries the same ticket
     finally:
-        lab.close()
         server.shutdown()
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.mark.parametrize("from_user,headers,caller,status", [

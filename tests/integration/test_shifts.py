@@ -46,16 +46,8 @@ class FakeClock:
 
 
 @pytest.fixture
-def shifts_lab(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
-    import shutil
-    import tempfile
-    from pathlib import Path
-    zone = getattr(request, "param", "Asia/Makassar")
-    folder = Path(tempfile.mkdtemp(prefix="ce-"))
-    centre = Lab.start(folder, roster=SHIFTS_ROSTER, timezone=zone)
-    yield centre
-    centre.close()
-    shutil.rmtree(folder, ignore_errors=True)
+def shifts_lab(make_lab, request: pytest.FixtureRequest) -> Lab:  # type: ignore[no-untyped-def]
+    return make_lab(roster=SHIFTS_ROSTER, timezone=getattr(request, "param", "Asia/Makassar"))
 
 
 @asynccontextmanager
@@ -202,15 +194,8 @@ TWO_ON_DUTY = SHIFTS_ROSTER.replace("1 = pagi taker1, siang taker2, malam taker3
 
 
 @pytest.fixture
-def two_lab():  # type: ignore[no-untyped-def]
-    import shutil
-    import tempfile
-    from pathlib import Path
-    folder = Path(tempfile.mkdtemp(prefix="ce-"))
-    centre = Lab.start(folder, roster=TWO_ON_DUTY)
-    yield centre
-    centre.close()
-    shutil.rmtree(folder, ignore_errors=True)
+def two_lab(make_lab) -> Lab:  # type: ignore[no-untyped-def]
+    return make_lab(roster=TWO_ON_DUTY)
 
 
 def test_a_paused_call_taker_is_not_rung_and_the_pause_is_kept(bots, two_lab: Lab) -> None:
@@ -259,15 +244,8 @@ async def pauses(lab: Lab, account: str) -> list[dict[str, object]]:
 
 
 @pytest.fixture
-def overflow_lab():  # type: ignore[no-untyped-def]
-    import shutil
-    import tempfile
-    from pathlib import Path
-    folder = Path(tempfile.mkdtemp(prefix="ce-"))
-    centre = Lab.start(folder, overflow="5", hold_announce="4", position_announce="15")
-    yield centre
-    centre.close()
-    shutil.rmtree(folder, ignore_errors=True)
+def overflow_lab(make_lab) -> Lab:  # type: ignore[no-untyped-def]
+    return make_lab(overflow="5", hold_announce="4", position_announce="15")
 
 
 def test_a_long_wait_overflows_to_a_supervisor(bots, overflow_lab: Lab) -> None:
