@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
+import os
 import signal
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from datetime import timedelta
 
@@ -53,6 +56,10 @@ class Engine:
                              load_secrets(settings)["ami"], on_event=self.on_event,
                              on_connected=self.on_ami_connected)
         self.background: set[asyncio.Task[None]] = set()
+        # Recordings are decoded and encoded in one low-priority process: in a surge of calls the
+        # IVR's event loop must keep the CPU (and the GIL), or callers overrun the IVR budget.
+        self.audio_worker = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                                                initializer=os.nice, initargs=(10,))
         self.webhooks = WebhookSink(settings.webhook_urls, load_secrets(settings)["webhook"])
         roster = RosterFile(settings.roster_file, settings.timezone, settings.roster)
         self.shifts = ShiftKeeper(roster, settings.queue, AmiQueues(self.ami), self.clock, self.alert)
@@ -91,7 +98,9 @@ class Engine:
     async def process_recording(self, linkedid: str, relative: str) -> None:
         """Browser copy, duration, waveform and checksum of the call's recording, kept on its record."""
         try:
-            facts = await asyncio.to_thread(process_recording, self.settings.recordings_dir, relative)
+            loop = asyncio.get_running_loop()
+            facts = await loop.run_in_executor(self.audio_worker, process_recording, self.settings.recordings_dir,
+                                               relative)
             await self.store.set_recording_facts(linkedid, asdict(facts))
         except RecordingError as exc:
             log.error("recording not processed: %s", exc, extra={"linkedid": linkedid})
@@ -202,3 +211,4 @@ class Engine:
             await runner.cleanup()
             capture.close()
             await self.store.close()
+            self.audio_worker.shutdown(wait=False, cancel_futures=True)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import re
+import wave
 from pathlib import Path
 
 from callengine.config import LANGUAGES, Settings, load_secrets
@@ -112,7 +113,24 @@ def render(settings: Settings) -> Path:
         (etc / source.name).write_text(fill(source.read_text(), values, source))
     (etc / "pjsip_staff.conf").write_text(staff_endpoints(settings, secrets))
     _link_data(settings, runtime / "data")
+    _hold_music(settings, runtime / "data" / "moh")
     return etc / "asterisk.conf"
+
+
+def _hold_music(settings: Settings, moh: Path) -> None:
+    """Per language: the hold prompt, then hold_announce seconds of silence (8 kHz mono 16-bit)."""
+    for language in LANGUAGES:
+        folder = moh / language
+        folder.mkdir(parents=True, exist_ok=True)
+        prompt = folder / "1-hold.wav"
+        if prompt.is_symlink() or prompt.exists():
+            prompt.unlink()
+        prompt.symlink_to(settings.sounds_dir / language / "hold.wav")
+        with wave.open(str(folder / "2-pause.wav"), "wb") as pause:
+            pause.setnchannels(1)
+            pause.setsampwidth(2)
+            pause.setframerate(8000)
+            pause.writeframes(b"\0\0" * 8000 * max(settings.hold_announce_s, 1))
 
 
 def _link_data(settings: Settings, data: Path) -> None:
