@@ -58,7 +58,7 @@ class Engine:
         self.background: set[asyncio.Task[None]] = set()
         # Recordings are decoded and encoded in one low-priority process: in a surge of calls the
         # IVR's event loop must keep the CPU (and the GIL), or callers overrun the IVR budget.
-        self.audio_worker = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+        self.audio_worker = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"),
                                                 initializer=os.nice, initargs=(10,))
         self.webhooks = WebhookSink(settings.webhook_urls, load_secrets(settings)["webhook"])
         roster = RosterFile(settings.roster_file, settings.timezone, settings.roster)
@@ -68,10 +68,12 @@ class Engine:
         """Where the caller was (from every source) goes on the record before it is written;
         a failing location source never keeps a record from the store."""
         try:
-            async with asyncio.timeout(LOCATE_TIMEOUT_S):
-                await self.desk.locate(record)
+            # shielded: a query cancelled mid-flight can leave SQLite locked; a late answer is dropped
+            found = await asyncio.wait_for(asyncio.shield(self.desk.locate(record)), LOCATE_TIMEOUT_S)
+            record.locations, record.location = found
         except Exception as exc:  # the store or the cell table away: write what we have
-            log.warning("call recorded without its location: %s", exc or "timeout", extra={"linkedid": record.linkedid})
+            log.warning("call recorded without its location: %s", str(exc) or type(exc).__name__,
+                        extra={"linkedid": record.linkedid})
         await self.writer.submit(record)
 
     def on_sip(self, packet: HepPacket) -> None:
@@ -91,9 +93,12 @@ class Engine:
         """Work that must never delay the record: it runs once record and ticket are committed."""
         self.webhooks.submit("ticket.created", {"ticket": ticket.to_json(), "call": record.to_json()})
         if record.recording:
-            task = asyncio.create_task(self.process_recording(record.linkedid, record.recording))
-            self.background.add(task)
-            task.add_done_callback(self.background.discard)
+            self._process_later(record.linkedid, record.recording)
+
+    def _process_later(self, linkedid: str, relative: str) -> None:
+        task = asyncio.create_task(self.process_recording(linkedid, relative))
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
 
     async def process_recording(self, linkedid: str, relative: str) -> None:
         """Browser copy, duration, waveform and checksum of the call's recording, kept on its record."""
@@ -170,10 +175,14 @@ class Engine:
 
     async def migrate(self) -> None:
         """The schema, as soon as the database answers. Until then the engine runs all the
-        same: the IVR and queue work, and records wait in the spool."""
+        same: the IVR and queue work, and records wait in the spool. Then the recordings a
+        previous run had no time to process."""
         while True:
             try:
                 await self.store.migrate()
+                pending = await self.store.unprocessed_recordings(self.clock.now() - REBUILD_WINDOW)
+                for linkedid, relative in pending:
+                    self._process_later(linkedid, relative)
                 return
             except Exception as exc:  # driver errors vary by backend
                 log.error("database unavailable at start (%s); call records go to the spool", exc)

@@ -72,14 +72,22 @@ def wait_until_written(path: Path, timeout_s: float = 3.0, poll_s: float = 0.1) 
     deadline, last = time.monotonic() + timeout_s, -1
     while True:
         size = path.stat().st_size if path.exists() else -1
+        if size > 0 and _riff_closed(path, size):   # Asterisk fills in the sizes when it closes the file
+            return
         steady, late = size > 0 and size == last, time.monotonic() >= deadline
-        if steady and (late or declared_frames(path) != 0):
+        if steady and late:
             return
         if late:
             state = "not found" if size < 0 else "empty (0 bytes)" if size == 0 else "still growing"
             raise RecordingError(f"recording {path}: {state} after waiting {timeout_s:g} s")
         last = size
         time.sleep(poll_s)
+
+
+def _riff_closed(path: Path, size: int) -> bool:
+    with path.open("rb") as f:
+        head = f.read(8)
+    return head[:4] == b"RIFF" and int.from_bytes(head[4:8], "little") + 8 == size
 
 
 def declared_frames(path: Path) -> int:

@@ -121,9 +121,10 @@ class Ivr:
         if caller is None:
             return False
         try:
-            return await asyncio.wait_for(self.is_prank(caller), PRANK_CHECK_TIMEOUT)
+            # shielded: cancelling a query mid-flight can leave SQLite locked; it finishes unheard
+            return await asyncio.wait_for(asyncio.shield(self.is_prank(caller)), PRANK_CHECK_TIMEOUT)
         except Exception as exc:  # the store's failures must not touch the caller
-            log.warning("prank history unavailable (%s); treating caller as normal", exc)
+            log.warning("prank history unavailable (%s); treating caller as normal", str(exc) or type(exc).__name__)
             return False
 
     def priority(self, run: IvrRun) -> int:

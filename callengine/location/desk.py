@@ -62,8 +62,8 @@ class LocationDesk:
         if found.locations or found.cell:
             self.from_sip[call_id] = found
 
-    async def locate(self, record: CallRecord) -> None:
-        """Fill the record's locations (every one, with its source) and the best one."""
+    async def locate(self, record: CallRecord) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        """Every location of the call (with its source) and the best one, for its record."""
         found: list[Location] = []
         sip = self.from_sip.pop(record.sip_call_id or "", None)
         if sip is not None:
@@ -73,9 +73,8 @@ class LocationDesk:
         if record.caller:
             since, until = record.started_at - self.aml_window, record.ended_at + self.aml_window
             found += [location_from_json(loc) for loc in await self.store.aml_locations(record.caller, since, until)]
-        record.locations = [loc.to_json() for loc in found]
         chosen = best(found)
-        record.location = chosen.to_json() if chosen else None
+        return [loc.to_json() for loc in found], chosen.to_json() if chosen else None
 
     async def aml(self, report: AmlReport) -> str | None:
         """Keep the report; attach it to the caller's call if one ended within the window.
@@ -92,10 +91,9 @@ class LocationDesk:
 
     async def _cell(self, cell: CellId, linkedid: str) -> list[Location]:
         try:
-            async with asyncio.timeout(LOOKUP_TIMEOUT_S):
-                found = await lookup(self.store.engine, cell)
+            found = await asyncio.wait_for(asyncio.shield(lookup(self.store.engine, cell)), LOOKUP_TIMEOUT_S)
         except Exception as exc:  # the cell table is a help, never a condition
-            log.warning("cell lookup failed: %s", exc, extra={"linkedid": linkedid})
+            log.warning("cell lookup failed: %s", str(exc) or type(exc).__name__, extra={"linkedid": linkedid})
             return []
         if found is None:
             log.info("serving cell not in the cell table", extra={"linkedid": linkedid, "cell": str(cell)})

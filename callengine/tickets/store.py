@@ -10,7 +10,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Insert, Update, func, insert, select, text, update
+from sqlalchemy import Insert, Update, event, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -49,6 +49,8 @@ class TicketStore:
             Path(url.split("///", 1)[-1]).parent.mkdir(parents=True, exist_ok=True)
         self.url = url
         self.engine: AsyncEngine = create_async_engine(url, pool_pre_ping=True)
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         if self.engine.dialect.name not in _INSERTS:
             raise StoreError(f"unsupported database {self.engine.dialect.name!r}: use sqlite or postgresql")
 
@@ -137,6 +139,14 @@ class TicketStore:
         async with self.engine.connect() as conn:
             return set((await conn.execute(query)).scalars())
 
+    async def unprocessed_recordings(self, since: datetime, limit: int = 1000) -> list[tuple[str, str]]:
+        """(linkedid, recording) of recent calls whose recording has no facts yet (engine stopped first)."""
+        query = (select(CallRow.linkedid, CallRow.recording)
+                 .where(CallRow.recording.is_not(None), CallRow.recording_facts.is_(None), CallRow.ended_at >= since)
+                 .order_by(CallRow.ended_at).limit(limit))
+        async with self.engine.connect() as conn:
+            return [(row[0], row[1]) for row in await conn.execute(query)]
+
     async def known_linkedids(self, candidates: list[str]) -> set[str]:
         known: set[str] = set()
         async with self.engine.connect() as conn:
@@ -206,6 +216,14 @@ def _upgrade(connection: Connection) -> None:
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
     command.upgrade(config, "head")
+
+
+def _sqlite_pragmas(connection: object, _record: object) -> None:
+    """WAL: readers and the one writer no longer block each other; busy_timeout: wait, don't fail."""
+    cursor = connection.cursor()  # type: ignore[attr-defined]
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
 
 
 def insert_row(table: type, **values: object) -> Insert:

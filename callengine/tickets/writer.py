@@ -78,6 +78,7 @@ class RecordWriter:
         self.on_saved = on_saved
         self.replay_every = replay_every
         self.queue: asyncio.Queue[CallRecord] = asyncio.Queue()
+        self.database_down = False   # once a write fails, records go straight to the spool until a replay works
 
     async def submit(self, record: CallRecord) -> None:
         self.queue.put_nowait(record)
@@ -87,8 +88,13 @@ class RecordWriter:
         try:
             while True:
                 record = await self.queue.get()
-                await self._write(record)
-                self.queue.task_done()
+                try:
+                    await self._write(record)
+                except asyncio.CancelledError:   # stopped mid-write: commit or not, the spool keeps it
+                    self.spool.append(record)
+                    raise
+                finally:
+                    self.queue.task_done()
         finally:
             replayer.cancel()
 
@@ -104,9 +110,15 @@ class RecordWriter:
             log.error("database too slow at shutdown; call records spooled to %s", self.spool.path)
 
     async def _write(self, record: CallRecord) -> bool:
+        if self.database_down:          # no 5 s wait per record while the database is away
+            self.spool.append(record)
+            log.error("database unavailable; call record spooled",
+                      extra={"linkedid": record.linkedid, "spool": str(self.spool.path), "error": "still down"})
+            return False
         try:
             ticket = await self.store.save_call(record)
         except Exception as exc:  # driver errors vary by backend; the record must not be lost
+            self.database_down = True
             self.spool.append(record)
             log.error("database unavailable; call record spooled",
                       extra={"linkedid": record.linkedid, "spool": str(self.spool.path), "error": str(exc)})
@@ -124,6 +136,10 @@ class RecordWriter:
     async def replay(self) -> int:
         """Write spooled records back; stop at the first refusal (the database is still away)."""
         records = self.spool.take()
+        if not records:
+            self.spool.done()
+            self.database_down = self.database_down and not await self.store.ping()
+            return 0
         for index, record in enumerate(records):
             try:
                 ticket = await self.store.save_call(record)
@@ -137,10 +153,11 @@ class RecordWriter:
                 if self.on_saved is not None:
                     await self.on_saved(record, ticket)
         self.spool.done()
+        self.database_down = False
         return len(records)
 
     async def _replay_forever(self) -> None:
         while True:
-            if self.spool.pending():
+            if self.spool.pending() or self.database_down:
                 await self.replay()
             await asyncio.sleep(self.replay_every)

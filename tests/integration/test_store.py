@@ -100,3 +100,54 @@ def test_a_torn_spool_line_is_kept_for_a_human(tmp_path: Path) -> None:
     [taken] = spool.take()
     assert taken.linkedid == "ok.1" and taken.started_at == T0
     assert spool.rejected.read_text() == '{"linkedid": "torn", "started_\n'
+
+
+async def test_lookups_cancelled_mid_query_never_lock_sqlite_for_the_writer(tmp_path: Path) -> None:
+    """Prank and location lookups run under short timeouts; a cancelled SQLite read must not
+    leave a lock behind that makes every later write fail with 'database is locked'."""
+    import asyncio
+    import random
+
+    store = await stored(f"sqlite+aiosqlite:///{tmp_path / 'callengine.db'}")
+    cancelled = 0
+
+    async def lookups() -> None:
+        nonlocal cancelled
+        while True:
+            try:
+                await asyncio.wait_for(store.prank_calls("+6281234567890", T0 - timedelta(days=30)),
+                                       random.uniform(0, 0.01))
+            except TimeoutError:
+                cancelled += 1
+            await asyncio.sleep(0.002)
+
+    readers = [asyncio.create_task(lookups()) for _ in range(5)]
+    try:
+        for n in range(60):
+            async with asyncio.timeout(5):
+                assert await store.save_call(record(f"lock.{n}")) is not None
+            await asyncio.sleep(0.01)
+    finally:
+        for task in readers:
+            task.cancel()
+        await asyncio.gather(*readers, return_exceptions=True)
+        await store.close()
+    assert cancelled > 50                                 # the hazard really happened, many times
+
+
+async def test_a_record_cut_off_by_shutdown_is_spooled(tmp_path: Path) -> None:
+    import asyncio
+
+    class SlowStore:
+        async def save_call(self, rec: CallRecord) -> None:
+            await asyncio.sleep(3600)                     # the database hangs mid-write
+
+    writer = RecordWriter(SlowStore(), Spool(tmp_path / "records.jsonl"))  # type: ignore[arg-type]
+    task = asyncio.create_task(writer.run())
+    await writer.submit(record("inflight"))
+    await writer.submit(record("queued"))
+    await asyncio.sleep(0.05)
+    await writer.drain(timeout=0.1)                       # what is still queued goes to the spool
+    task.cancel()                                         # and so does the one being written
+    await asyncio.gather(task, return_exceptions=True)
+    assert sorted(r.linkedid for r in writer.spool.take()) == ["inflight", "queued"]

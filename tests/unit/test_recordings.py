@@ -163,6 +163,8 @@ def test_a_file_arriving_late_is_waited_for(root: Path, tone: Path, monkeypatch:
 
 def test_a_file_that_keeps_growing_is_refused(root: Path, tone: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     real_sleep = time.sleep
+    with tone.open("r+b") as f:                 # as MixMonitor leaves it until it closes the file
+        f.write(b"RIFF\0\0\0\0")
 
     def still_recording(seconds: float) -> None:
         with tone.open("ab") as f:
