@@ -56,8 +56,8 @@ class Engine:
                              load_secrets(settings)["ami"], on_event=self.on_event,
                              on_connected=self.on_ami_connected)
         self.background: set[asyncio.Task[None]] = set()
-        # Recordings are decoded and encoded in one low-priority process: in a surge of calls the
-        # IVR's event loop must keep the CPU (and the GIL), or callers overrun the IVR budget.
+        # Recordings are decoded and encoded in two low-priority processes: in a surge of calls
+        # the IVR's event loop must keep the CPU (and the GIL), or callers overrun the IVR budget.
         self.audio_worker = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"),
                                                 initializer=os.nice, initargs=(10,))
         self.webhooks = WebhookSink(settings.webhook_urls, load_secrets(settings)["webhook"])
