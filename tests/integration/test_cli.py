@@ -24,7 +24,10 @@ def assert_one_clear_error(done: subprocess.CompletedProcess[str], *fragments: s
 
 
 def test_help_on_every_command() -> None:
-    for args in ([], ["run"], ["up"], ["check"], ["render"], ["calls", "list"], ["prompts", "check"], ["prompts", "build"]):
+    for args in ([], ["run"], ["up"], ["check"], ["render"], ["calls", "list"], ["calls", "mark-prank"], ["calls", "hold"],
+                 ["prompts", "check"], ["prompts", "build"], ["queue", "status"], ["queue", "pause"],
+                 ["queue", "unpause"], ["softphones"], ["stats"], ["reload"], ["recordings", "prune"],
+                 ["celldb", "import"]):
         done = subprocess.run([sys.executable, "-m", "callengine", *args, "--help"], capture_output=True, text=True)
         assert done.returncode == 0 and "usage: callengine" in done.stdout
 
@@ -86,3 +89,42 @@ def test_bad_roster_is_named_by_check(tmp_path: Path) -> None:
     config = write_config(tmp_path, roster=ROSTER.replace("1 = pagi taker1", "1 = pagi taker9"))
     assert_one_clear_error(callengine(config, "check"),
                            f"{tmp_path / 'roster.conf'}: [rotation] 1: 'taker9' is neither a team nor a person")
+
+
+def test_prune_spares_held_and_recent_recordings(tmp_path: Path) -> None:
+    import asyncio
+    from datetime import datetime, timedelta, timezone
+
+    from callengine.calls.record import CallRecord
+    from callengine.config import load_settings
+    from callengine.tickets.store import TicketStore
+
+    config = write_config(tmp_path)
+    settings = load_settings(config)
+    old = datetime.now(timezone.utc) - timedelta(days=400)
+    day = old.strftime("%Y/%m/%d")
+    for name in ("held", "gone"):
+        wav = settings.recordings_dir / day / f"{name}.wav"
+        wav.parent.mkdir(parents=True, exist_ok=True)
+        wav.write_bytes(b"RIFF")
+        wav.with_suffix(".ogg").write_bytes(b"OggS")
+    recent = settings.recordings_dir / datetime.now(timezone.utc).strftime("%Y/%m/%d") / "recent.wav"
+    recent.parent.mkdir(parents=True, exist_ok=True)
+    recent.write_bytes(b"RIFF")
+
+    async def seed() -> None:
+        store = TicketStore(settings.database_url)
+        await store.migrate()
+        await store.save_call(CallRecord("held.1", None, "", "112", old, None, old, None, None, None, None, None,
+                                         "ended_in_ivr", 16, None, None, f"{day}/held.wav"))
+        assert await store.set_legal_hold("held.1", True)
+        await store.close()
+
+    asyncio.run(seed())
+    dry = callengine(config, "recordings", "prune", "--dry-run")
+    assert dry.returncode == 0 and "gone.wav" in dry.stdout and "gone.ogg" in dry.stdout
+    assert "/held." not in dry.stdout and "recent.wav" not in dry.stdout and "2 file(s)" in dry.stdout
+    assert (settings.recordings_dir / day / "gone.wav").exists()            # a dry run deletes nothing
+    done = callengine(config, "recordings", "prune")
+    assert done.returncode == 0 and not (settings.recordings_dir / day / "gone.wav").exists()
+    assert (settings.recordings_dir / day / "held.wav").exists() and recent.exists()
