@@ -107,8 +107,8 @@ class Engine:
             facts = await loop.run_in_executor(self.audio_worker, process_recording, self.settings.recordings_dir,
                                                relative)
             await self.store.set_recording_facts(linkedid, asdict(facts))
-        except RecordingError as exc:
-            log.error("recording not processed: %s", exc, extra={"linkedid": linkedid})
+        except RecordingError as exc:  # e.g. a caller gone before any audio: the WAV stays as it is
+            log.warning("recording not processed: %s", exc, extra={"linkedid": linkedid})
         except Exception as exc:  # a store outage: the WAV stays; facts can be rebuilt later
             log.error("recording facts not stored: %s", exc, extra={"linkedid": linkedid})
         else:

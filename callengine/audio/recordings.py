@@ -72,7 +72,7 @@ def wait_until_written(path: Path, timeout_s: float = 3.0, poll_s: float = 0.1) 
     deadline, last = time.monotonic() + timeout_s, -1
     while True:
         size = path.stat().st_size if path.exists() else -1
-        if size > 0 and _riff_closed(path, size):   # Asterisk fills in the sizes when it closes the file
+        if size > WAV_HEADER and _riff_closed(path, size):   # Asterisk fills in the sizes when it closes
             return
         steady, late = size > 0 and size == last, time.monotonic() >= deadline
         if steady and late:
@@ -82,6 +82,9 @@ def wait_until_written(path: Path, timeout_s: float = 3.0, poll_s: float = 0.1) 
             raise RecordingError(f"recording {path}: {state} after waiting {timeout_s:g} s")
         last = size
         time.sleep(poll_s)
+
+
+WAV_HEADER = 44   # a file no longer than its header may be one Asterisk has only just opened
 
 
 def _riff_closed(path: Path, size: int) -> bool:
