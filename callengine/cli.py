@@ -76,7 +76,8 @@ def cmd_calls_list(settings: Settings, args: argparse.Namespace) -> int:
     for c in calls:
         wait = "" if c["wait_s"] is None else f"{c['wait_s']:.0f}s"
         talk = "" if c["talk_s"] is None else f"{c['talk_s']:.0f}s"
-        print(f"{c['started_at'][:19].replace('T', ' ')} {zone:4} {c['caller'] or 'tersembunyi':18} "
+        caller = c["caller"] or ("tersembunyi" if c["caller_status"] == "withheld" else f"?{c['caller_raw'][:16]}")
+        print(f"{c['started_at'][:19].replace('T', ' ')} {zone:4} {caller:18} "
               f"{c['category'] or '-':10} {c['disposition']:12} {wait:>6} {talk:>6} {c['agent'] or ''}")
     if not calls:
         print("Belum ada panggilan. (No calls yet.)")
