@@ -26,6 +26,9 @@ KEPT_EVENTS = frozenset({
 
 
 IVR_GRACE_S = 3.0  # how long a finished call waits for its IVR session to report
+# app_queue publishes AgentComplete through Stasis: now and then it arrives after the last
+# Hangup. An answered call waits this long for it (talk time and who hung up are in it).
+AGENT_COMPLETE_GRACE_S = 1.0
 
 
 @dataclass
@@ -34,6 +37,7 @@ class _LiveCall:
     channels: set[str] = field(default_factory=set)
     notes: dict[str, Any] = field(default_factory=dict)
     ivr_done: asyncio.Event | None = None   # set while an IVR session runs for this call
+    agent_done: asyncio.Event | None = None  # set once answered by a call taker, until AgentComplete
     finishing: bool = False
 
 
@@ -53,6 +57,10 @@ class CallTracker:
         uniqueid = event.get("Uniqueid", "")
         if kind == "Newchannel":
             call.channels.add(uniqueid)
+        elif kind == "AgentConnect":
+            call.agent_done = asyncio.Event()
+        elif kind == "AgentComplete" and call.agent_done is not None:
+            call.agent_done.set()
         elif kind == "QueueCallerJoin":
             log.info("caller queued", extra={"linkedid": linkedid, "queue": event.get("Queue"),
                                              "position": event.get("Position")})
@@ -87,6 +95,12 @@ class CallTracker:
                 await asyncio.wait_for(call.ivr_done.wait(), IVR_GRACE_S)
             except asyncio.TimeoutError:
                 log.warning("IVR never reported; recording the call without its notes", extra={"linkedid": linkedid})
+        if call.agent_done is not None:
+            try:
+                await asyncio.wait_for(call.agent_done.wait(), AGENT_COMPLETE_GRACE_S)
+            except asyncio.TimeoutError:
+                log.warning("no AgentComplete for an answered call; talk time from the hangup",
+                            extra={"linkedid": linkedid})
         del self.live[linkedid]
         if not call.events or not is_emergency([e for _, e in call.events]):
             return

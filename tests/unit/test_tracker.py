@@ -123,3 +123,23 @@ async def test_answered_call(name: str) -> None:
     assert record.answered_at is not None and record.started_at <= record.answered_at <= record.ended_at
     assert record.wait_s is not None and record.talk_s is not None and record.talk_s > 0
     assert record.caller == "+6281234567890"
+
+
+async def test_an_agent_complete_that_arrives_after_the_last_hangup_still_counts() -> None:
+    """app_queue publishes AgentComplete through Stasis; now and then it follows the last Hangup."""
+    events = transcript("answered.ami")
+    complete = next(e for e in events if e["Event"] == "AgentComplete")
+    late = [e for e in events if e is not complete] + [complete]
+    records: list[CallRecord] = []
+
+    async def sink(record: CallRecord) -> None:
+        records.append(record)
+
+    tracker = CallTracker(sink, FrozenClock())
+    tasks = []
+    for event in late:                       # as panoramisk hands them over: one task per event
+        tasks.append(asyncio.create_task(tracker.on_event(event)))
+        await asyncio.sleep(0)
+    await asyncio.gather(*tasks)
+    [record] = records
+    assert record.hangup_by == "caller" and record.talk_s == float(complete["TalkTime"])
