@@ -56,6 +56,7 @@ class Engine:
                              load_secrets(settings)["ami"], on_event=self.on_event,
                              on_connected=self.on_ami_connected)
         self.background: set[asyncio.Task[None]] = set()
+        self.locating: set[str] = set()   # finished calls between tracker and writer
         # Recordings are decoded and encoded in two low-priority processes: in a surge of calls
         # the IVR's event loop must keep the CPU (and the GIL), or callers overrun the IVR budget.
         self.audio_worker = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"),
@@ -67,6 +68,7 @@ class Engine:
     async def locate_then_write(self, record: CallRecord) -> None:
         """Where the caller was (from every source) goes on the record before it is written;
         a failing location source never keeps a record from the store."""
+        self.locating.add(record.linkedid)
         try:
             # shielded: a query cancelled mid-flight can leave SQLite locked; a late answer is dropped
             found = await asyncio.wait_for(asyncio.shield(self.desk.locate(record)), LOCATE_TIMEOUT_S)
@@ -75,6 +77,7 @@ class Engine:
             log.warning("call recorded without its location: %s", str(exc) or type(exc).__name__,
                         extra={"linkedid": record.linkedid})
         await self.writer.submit(record)
+        self.locating.discard(record.linkedid)
 
     def on_sip(self, packet: HepPacket) -> None:
         """A SIP message Asterisk handled; an INVITE from the trunk may say where the caller is."""
@@ -159,6 +162,7 @@ class Engine:
             except Exception as exc:  # driver errors vary by backend: try again shortly
                 log.warning("cannot check for calls missed while away (%s); retrying", exc)
                 await asyncio.sleep(5)
+        known |= self.writer.waiting() | self.locating
         for linkedid, rows in calls:
             record = None if linkedid in known or linkedid in self.tracker.live else \
                 record_from_cel(linkedid, rows, self.settings.recordings_dir)

@@ -39,6 +39,18 @@ class Spool:
             out.flush()
             os.fsync(out.fileno())
 
+    def linkedids(self) -> set[str]:
+        """Calls waiting here: a rebuild from CEL must not race their fuller records to the store."""
+        found = set()
+        for path in (self.path, self.draining):
+            if path.exists():
+                for line in path.read_text(encoding="utf-8").splitlines():
+                    try:
+                        found.add(json.loads(line)["linkedid"])
+                    except (ValueError, KeyError, TypeError):
+                        continue
+        return found
+
     def pending(self) -> bool:
         return self.path.exists() or self.draining.exists()
 
@@ -78,10 +90,16 @@ class RecordWriter:
         self.on_saved = on_saved
         self.replay_every = replay_every
         self.queue: asyncio.Queue[CallRecord] = asyncio.Queue()
+        self.queued: dict[str, int] = {}   # linkedid → records submitted and not yet written or spooled
         self.database_down = False   # once a write fails, records go straight to the spool until a replay works
 
     async def submit(self, record: CallRecord) -> None:
+        self.queued[record.linkedid] = self.queued.get(record.linkedid, 0) + 1
         self.queue.put_nowait(record)
+
+    def waiting(self) -> set[str]:
+        """Linkedids queued, being written or spooled: their records are on their way."""
+        return set(self.queued) | self.spool.linkedids()
 
     async def run(self) -> None:
         replayer = asyncio.create_task(self._replay_forever())
@@ -94,7 +112,7 @@ class RecordWriter:
                     self.spool.append(record)
                     raise
                 finally:
-                    self.queue.task_done()
+                    self._done(record)
         finally:
             replayer.cancel()
 
@@ -105,9 +123,16 @@ class RecordWriter:
                 await self.queue.join()
         except TimeoutError:
             while not self.queue.empty():
-                self.spool.append(self.queue.get_nowait())
-                self.queue.task_done()
+                record = self.queue.get_nowait()
+                self.spool.append(record)
+                self._done(record)
             log.error("database too slow at shutdown; call records spooled to %s", self.spool.path)
+
+    def _done(self, record: CallRecord) -> None:
+        self.queue.task_done()
+        left = self.queued.pop(record.linkedid, 1) - 1
+        if left:
+            self.queued[record.linkedid] = left
 
     async def _write(self, record: CallRecord) -> bool:
         if self.database_down:          # no 5 s wait per record while the database is away

@@ -66,7 +66,7 @@ def test_records_made_while_postgres_is_down_arrive_once(bots, pg_lab: Lab, post
     finally:
         postgres.start()
     for linkedid in linkedids:
-        engine.wait_log("call recorded", linkedid=linkedid, from_spool=True, timeout=30)
+        engine.wait_log("call recorded", linkedid=linkedid, from_spool=True, timeout=30)   # the full record, not a CEL rebuild
     calls = pg_lab.calls()
     assert sorted(c["linkedid"] for c in calls) == sorted(linkedids)
     assert all(c["category"] == "kebakaran" and c["disposition"] == "abandoned" for c in calls)
