@@ -120,7 +120,7 @@ async def test_a_call_across_the_boundary_is_not_cut(bots, shifts_lab: Lab) -> N
                 await keeper.reconcile()
                 if await dynamic_members(queues) == {"taker2": (False, "")}:
                     break
-                await asyncio.sleep(0.1)
+                await asyncio.sleep(0.1)  # wait-ok: device state reaches the queue with no event to wait on: poll the condition
             assert await dynamic_members(queues) == {"taker2": (False, "")}
     finally:
         taker1.close()
@@ -146,7 +146,7 @@ async def test_absent_incoming_shift_keeps_the_outgoing_one_and_alerts(bots, shi
                     await keeper.reconcile()
                     if await dynamic_members(queues) == {"taker3": (False, "")}:
                         break
-                    await asyncio.sleep(0.1)
+                    await asyncio.sleep(0.1)  # wait-ok: poll the condition: registration reaches the queue's device state
                 assert await dynamic_members(queues) == {"taker3": (False, "")}
             finally:
                 taker3.close()
@@ -174,7 +174,7 @@ def wait_for_text(path, text: str, count: int = 1, timeout: float = 30) -> None:
     while time.monotonic() < deadline:
         if path.exists() and path.read_text(errors="replace").count(text) >= count:
             return
-        time.sleep(0.2)
+        time.sleep(0.2)  # wait-ok: Asterisk's log is a file: poll it
     raise TimeoutError(f"{path} never showed {text!r} {count} times")
 
 

@@ -119,14 +119,14 @@ async def test_lookups_cancelled_mid_query_never_lock_sqlite_for_the_writer(tmp_
                                        random.uniform(0, 0.01))
             except TimeoutError:
                 cancelled += 1
-            await asyncio.sleep(0.002)
+            await asyncio.sleep(0.002)  # wait-ok: paces the cancelled lookups: the hazard under test
 
     readers = [asyncio.create_task(lookups()) for _ in range(5)]
     try:
         for n in range(60):
             async with asyncio.timeout(5):
                 assert await store.save_call(record(f"lock.{n}")) is not None
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.01)  # wait-ok: paces the writes between lookups
     finally:
         for task in readers:
             task.cancel()
@@ -140,13 +140,15 @@ async def test_a_record_cut_off_by_shutdown_is_spooled(tmp_path: Path) -> None:
 
     class SlowStore:
         async def save_call(self, rec: CallRecord) -> None:
-            await asyncio.sleep(3600)                     # the database hangs mid-write
+            await asyncio.sleep(3600)                     # the database hangs mid-write; wait-ok: a database that never answers
 
     writer = RecordWriter(SlowStore(), Spool(tmp_path / "records.jsonl"))  # type: ignore[arg-type]
     task = asyncio.create_task(writer.run())
     await writer.submit(record("inflight"))
     await writer.submit(record("queued"))
-    await asyncio.sleep(0.05)
+    async with asyncio.timeout(5):
+        while writer.queue.qsize() != 1:          # the writer has taken "inflight"
+            await asyncio.sleep(0)                # wait-ok: a bare yield while the condition is polled
     await writer.drain(timeout=0.1)                       # what is still queued goes to the spool
     task.cancel()                                         # and so does the one being written
     await asyncio.gather(task, return_exceptions=True)

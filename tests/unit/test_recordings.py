@@ -138,7 +138,7 @@ def test_a_wav_not_yet_closed_by_asterisk_is_waited_for(root: Path, tone: Path,
         naps.append(seconds)
         if len(naps) == 4:  # the size has held still for polls already: only the header tells
             tone.write_bytes(finished)
-        real_sleep(seconds)
+        real_sleep(seconds)  # wait-ok: the patched sleep itself: time passes as the code asked
 
     monkeypatch.setattr(recordings.time, "sleep", asterisk_closes_the_file_later)
     facts = process_recording(root, REL, wait_s=5, poll_s=0.01)
@@ -155,7 +155,7 @@ def test_a_file_arriving_late_is_waited_for(root: Path, tone: Path, monkeypatch:
         naps.append(seconds)
         if len(naps) == 3:
             tone.write_bytes(finished)
-        real_sleep(seconds)
+        real_sleep(seconds)  # wait-ok: the patched sleep itself
 
     monkeypatch.setattr(recordings.time, "sleep", arrives)
     assert abs(process_recording(root, REL, wait_s=5, poll_s=0.01).duration_s - 3.0) <= 0.05
@@ -169,7 +169,7 @@ def test_a_file_that_keeps_growing_is_refused(root: Path, tone: Path, monkeypatc
     def still_recording(seconds: float) -> None:
         with tone.open("ab") as f:
             f.write(b"\0" * 320)
-        real_sleep(seconds)
+        real_sleep(seconds)  # wait-ok: the patched sleep itself
 
     monkeypatch.setattr(recordings.time, "sleep", still_recording)
     with pytest.raises(RecordingError, match="still growing after waiting 0.3 s"):

@@ -148,7 +148,7 @@ async def test_the_keeper_outlives_a_refusing_pbx(setup, caplog) -> None:  # typ
         for _ in range(200):
             if "taker1" in queue.members:
                 break
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.01)  # wait-ok: polls the condition, bounded by the loop
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
