@@ -63,6 +63,13 @@ async def keeper_on(lab: Lab, clock: FakeClock) -> AsyncIterator[tuple[ShiftKeep
         yield ShiftKeeper(lambda: s.roster, s.queue, queues, clock, alert), queues, alerts
 
 
+async def until_registered(queues: AmiQueues, *accounts: str) -> None:
+    """A bot's REGISTER is confirmed before Asterisk's device state says so: wait for the latter."""
+    async with asyncio.timeout(10):
+        while not set(accounts) <= await queues.registered():
+            await asyncio.sleep(0.05)  # wait-ok: poll the condition; no event reaches the test here
+
+
 async def dynamic_members(queues: AmiQueues) -> dict[str, tuple[bool, str]]:
     state = await queues.queue_state("112")
     return {m.account: (m.paused, m.reason) for m in state.members if m.dynamic}
@@ -81,6 +88,7 @@ async def test_membership_follows_the_roster_at_each_boundary(bots, shifts_lab: 
             await asyncio.to_thread(taker.wait_registered, 10)
         clock = FakeClock(local(zone, "06:59:59"))
         async with keeper_on(shifts_lab, clock) as (keeper, queues, alerts):
+            await until_registered(queues, "taker1", "taker2", "taker3")
             expected = [("06:59:59", 23, "taker3"), ("07:00", 23, "taker1"), ("14:59:59", 23, "taker1"),
                         ("15:00", 23, "taker2"), ("23:00", 23, "taker3"), ("00:30", 24, "taker3"),
                         ("07:00", 24, "taker1")]
@@ -105,6 +113,7 @@ async def test_a_call_across_the_boundary_is_not_cut(bots, shifts_lab: Lab) -> N
             await asyncio.to_thread(taker.wait_registered, 10)
         clock = FakeClock(local("Asia/Makassar", "14:58"))
         async with keeper_on(shifts_lab, clock) as (keeper, queues, _):
+            await until_registered(queues, "taker1", "taker2")
             await keeper.reconcile()
             citizen = bots.citizen(caller_id="081234567890").call(f"sip:112@{shifts_lab.sip}")
             answered = await asyncio.to_thread(taker1.wait_call, 40)   # IVR without engine: fallback queue
@@ -133,6 +142,7 @@ async def test_absent_incoming_shift_keeps_the_outgoing_one_and_alerts(bots, shi
         await asyncio.to_thread(taker2.wait_registered, 10)
         clock = FakeClock(local("Asia/Makassar", "22:59"))
         async with keeper_on(shifts_lab, clock) as (keeper, queues, alerts):
+            await until_registered(queues, "taker2")
             await keeper.reconcile()
             clock.at = local("Asia/Makassar", "23:00")
             await keeper.reconcile()
