@@ -21,7 +21,9 @@ class AmiQueues:
 
     async def queue_state(self, queue: str) -> QueueState:
         replies = await self._list({"Action": "QueueStatus", "Queue": queue})
-        members = tuple(_member(m) for m in replies if m.get("Event") == "QueueMember" and m.get("Queue") == queue)
+        talking = await self._accounts_with_channels()
+        members = tuple(_member(m, talking) for m in replies
+                        if m.get("Event") == "QueueMember" and m.get("Queue") == queue)
         waiting = tuple(Waiting(_int(e.get("Position")), e.get("CallerIDNum", ""), _int(e.get("Wait")),
                                 _int(e.get("Priority")))
                         for e in replies if e.get("Event") == "QueueEntry" and e.get("Queue") == queue)
@@ -31,6 +33,13 @@ class AmiQueues:
         replies = await self._list({"Action": "DeviceStateList"})
         return {m["Device"][len(TECH):] for m in replies
                 if m.get("Device", "").startswith(TECH) and m.get("State") not in ABSENT_STATES}
+
+    async def _accounts_with_channels(self) -> set[str]:
+        """A member's device state reaches app_queue through Stasis some milliseconds after the
+        call is answered; a live channel to their softphone is the call in hand at once."""
+        replies = await self._list({"Action": "CoreShowChannels"})
+        return {m["Channel"][len(TECH):].rsplit("-", 1)[0] for m in replies
+                if m.get("Event") == "CoreShowChannel" and m.get("Channel", "").startswith(TECH)}
 
     async def add(self, queue: str, account: str, name: str, paused: bool, reason: str) -> None:
         await self._do({"Action": "QueueAdd", "Queue": queue, "Interface": TECH + account, "MemberName": name,
@@ -62,17 +71,18 @@ class AmiQueues:
                                     f"{reply.get('Message', 'refused')}")
 
 
-def _member(event: Mapping[str, str]) -> Member:
+def _member(event: Mapping[str, str], talking: set[str]) -> Member:
     location = event.get("Location") or event.get("Interface") or ""
     status = event.get("Status", "0")
+    account = location[len(TECH):] if location.startswith(TECH) else location
     return Member(
-        account=location[len(TECH):] if location.startswith(TECH) else location,
+        account=account,
         name=event.get("Name") or event.get("MemberName") or "",
         penalty=_int(event.get("Penalty")),
         dynamic=event.get("Membership") == "dynamic",
         paused=event.get("Paused") == "1",
         reason=event.get("PausedReason", "") if event.get("Paused") == "1" else "",
-        in_call=event.get("InCall") == "1" or status in BUSY_STATES,
+        in_call=event.get("InCall") == "1" or status in BUSY_STATES or account in talking,
         registered=status not in ("0", "4", "5"),
         calls_taken=_int(event.get("CallsTaken")))
 
