@@ -156,7 +156,8 @@ class Engine:
         cel = self.settings.runtime_dir / "log" / "cel-custom" / "Master.csv"
         while True:
             try:
-                calls = list(finished_calls(read_cel(cel), self.clock.now() - REBUILD_WINDOW))
+                since = self.clock.now() - REBUILD_WINDOW
+                calls = list(finished_calls(await asyncio.to_thread(read_cel, cel, since), since))
                 known = await self.store.known_linkedids([linkedid for linkedid, _ in calls])
                 break
             except Exception as exc:  # driver errors vary by backend: try again shortly

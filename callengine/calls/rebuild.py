@@ -8,11 +8,13 @@ ended there, and every one the store does not know becomes a record with source 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 from collections.abc import Iterable, Iterator
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import BinaryIO
 
 from callengine.calls.numbers import to_e164
 from callengine.calls.record import ABANDONED, ANSWERED, ENDED_IN_IVR, CallRecord, caller_status
@@ -22,21 +24,55 @@ log = logging.getLogger(__name__)
 COLUMNS = ("eventtype", "eventtime", "cid_num", "context", "channel", "appname", "appdata", "uniqueid",
            "linkedid", "peer", "extra")
 Row = dict[str, str]
+LONGEST_CALL = timedelta(days=1)   # a call ending at `since` began at most this long before
+TAIL_BLOCK = 64 * 1024             # bisecting stops within this many bytes of the tail's start
 
 
-def read_cel(path: Path) -> dict[str, list[Row]]:
-    """CEL rows grouped by Linkedid, in file order; unreadable lines are logged and skipped."""
+def read_cel(path: Path, since: datetime | None = None) -> dict[str, list[Row]]:
+    """CEL rows grouped by Linkedid, in file order; unreadable lines are logged and skipped.
+    With `since`, only the tail of the file that can hold calls ending since then is read:
+    the file is never rotated, and a year of a busy centre is gigabytes."""
     calls: dict[str, list[Row]] = {}
     if not path.exists():
         return calls
-    with path.open(newline="", encoding="utf-8", errors="replace") as source:
+    with path.open("rb") as raw:
+        start = 0 if since is None else _tail_offset(raw, (since - LONGEST_CALL).timestamp())
+        raw.seek(start)
+        source = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
         for number, values in enumerate(csv.reader(source), 1):
             if len(values) != len(COLUMNS):
-                log.warning("CEL line %d has %d columns, expected %d; skipped", number, len(values), len(COLUMNS))
+                log.warning("CEL line %d after byte %d has %d columns, expected %d; skipped",
+                            number, start, len(values), len(COLUMNS))
                 continue
             row = dict(zip(COLUMNS, values))
             calls.setdefault(row["linkedid"], []).append(row)
     return calls
+
+
+def _tail_offset(source: BinaryIO, since: float) -> int:
+    """A line start before every line stamped `since` or later, at most a block earlier:
+    Asterisk appends CEL lines in time order, so the file can be bisected by byte offset.
+    A line that cannot be read counts as late, so the read starts early rather than late."""
+    low, high = 0, source.seek(0, io.SEEK_END)
+    while high - low > TAIL_BLOCK:
+        mid = (low + high) // 2
+        source.seek(mid)
+        source.readline()                        # the rest of the line mid fell into
+        line_start = source.tell()
+        stamp = _line_time(source.readline())
+        if stamp is not None and stamp < since:
+            low = line_start
+        else:
+            high = mid
+    return low
+
+
+def _line_time(line: bytes) -> float | None:
+    try:
+        values = next(csv.reader([line.decode("utf-8", errors="replace")]))
+        return float(values[COLUMNS.index("eventtime")])
+    except (StopIteration, IndexError, ValueError):
+        return None
 
 
 def finished_calls(calls: dict[str, list[Row]], since: datetime) -> Iterator[tuple[str, list[Row]]]:

@@ -1,9 +1,14 @@
 """Records rebuilt from a CEL file captured from the real Asterisk with the engine down."""
 from __future__ import annotations
 
+import csv
+import io
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pytest
+
+from callengine.calls import rebuild
 from callengine.calls.rebuild import finished_calls, read_cel, record_from_cel
 
 CEL = Path(__file__).parent / "transcripts" / "outage.cel"
@@ -46,3 +51,37 @@ def test_only_calls_ended_since_the_cutoff_and_bad_lines_are_skipped(tmp_path: P
 def test_a_call_that_never_reached_the_emergency_context_is_not_a_record() -> None:
     rows = [r for r in read_cel(CEL)["1795447353.0"] if r["appname"] not in ("MixMonitor", "Queue")]
     assert record_from_cel("1795447353.0", rows, RECORDINGS) is None
+
+
+def shifted(days: float, tag: str) -> str:
+    """The outage transcript moved `days` later, its ids tagged so every copy is its own call."""
+    out = io.StringIO()
+    writer = csv.writer(out, quoting=csv.QUOTE_ALL, lineterminator="\n")
+    for values in csv.reader(CEL.read_text().splitlines()):
+        values[1] = f"{float(values[1]) + days * 86400:.6f}"
+        values[7], values[8] = f"{values[7]}{tag}", f"{values[8]}{tag}"
+        writer.writerow(values)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("block", [rebuild.TAIL_BLOCK, 256])
+def test_only_the_tail_of_a_long_cel_file_is_read(tmp_path: Path, caplog, monkeypatch, block: int) -> None:  # type: ignore[no-untyped-def]
+    """A CEL file of 60 days (never rotated) with a broken line in its old part: reading the
+    last week finds the same calls as reading it all, a call in progress at the cutoff
+    included, and never touches the old part."""
+    monkeypatch.setattr(rebuild, "TAIL_BLOCK", block)   # 256: the bisection ends right at the cutoff
+    path = tmp_path / "Master.csv"
+    with path.open("w") as cel:
+        for day in range(60):
+            cel.write(shifted(day - 60, f"-{day}"))
+            if day == 10:
+                cel.write('"CHAN_START","old and broken"\n')
+    since = datetime.fromtimestamp(1795447356 - 7 * 86400, timezone.utc)   # inside the day's first call
+    everything = dict(finished_calls(read_cel(path), since))
+    assert "old and broken" not in caplog.text and "has 2 columns" in caplog.text
+    caplog.clear()
+    tail = dict(finished_calls(read_cel(path, since), since))
+    assert tail == everything and len(tail) == 7 * 2     # two calls a day ended in the last 7 days
+    assert tail["1795447353.0-53"][0]["eventtype"] == "CHAN_START"   # began before the cutoff
+    assert "columns" not in caplog.text                  # the broken line of day 10 was never read
+    assert read_cel(path, datetime.fromtimestamp(0, timezone.utc)) == read_cel(path)
