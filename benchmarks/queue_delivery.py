@@ -17,7 +17,6 @@ import json
 import math
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,100 +28,17 @@ from dataclasses import dataclass, field
 from itertools import count
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "tests" / "integration"), str(Path(__file__).resolve().parent)]
+from common import enter_loopback_namespace, percentile, progress, row, sipp_load  # first: puts tests/ on the path
 
-from callengine.config import DEFAULT_CONFIG, load_settings  # noqa: E402
-from callengine.pbx.process import Asterisk  # noqa: E402
-from callengine.pbx.render import render  # noqa: E402
-from lab import AmiWatcher, EngineProcess, Lab, free_port, write_config  # noqa: E402
-from taker_pool import Behaviour, TakerPool  # noqa: E402
+from callengine.config import DEFAULT_CONFIG, load_settings
+from callengine.pbx.process import Asterisk
+from callengine.pbx.render import render
+from lab import AmiWatcher, EngineProcess, Lab, free_port, write_config
+from sipp import scenario
+from taker_pool import Behaviour, TakerPool
 
 BENCH_CONTEXT = "ce-bench"  # added over AMI for the baseline, in memory only
 RINGING = "5"               # ChannelState of an outgoing channel once the phone sent 180
-T0 = time.monotonic()
-
-# A 112 caller who stays on the line until Asterisk hangs up (after the call taker's BYE):
-# INVITE, 200, ACK, then wait for Asterisk's BYE. A caller never answered hangs up after
-# [hold_ms] (sipp sends the BYE itself then), so every run is bounded.
-SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="112 caller waits in the queue">
-  <send retrans="500"><![CDATA[
-INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: <sip:+628110[call_number]@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:[service]@[remote_ip]:[remote_port]>
-Call-ID: [call_id]
-CSeq: 1 INVITE
-Contact: sip:+628110[call_number]@[local_ip]:[local_port]
-Max-Forwards: 70
-Content-Type: application/sdp
-Content-Length: [len]
-
-v=0
-o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
-s=-
-c=IN IP[media_ip_type] [media_ip]
-t=0 0
-m=audio [media_port] RTP/AVP 8 0
-a=rtpmap:8 PCMA/8000
-a=rtpmap:0 PCMU/8000
-]]></send>
-  <recv response="100" optional="true"/>
-  <recv response="180" optional="true"/>
-  <recv response="183" optional="true"/>
-  <recv response="200" rtd="true"/>
-  <send><![CDATA[
-ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: <sip:+628110[call_number]@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
-Call-ID: [call_id]
-CSeq: 1 ACK
-Contact: sip:+628110[call_number]@[local_ip]:[local_port]
-Max-Forwards: 70
-Content-Length: 0
-
-]]></send>
-  <recv request="BYE" timeout="{hold_ms}"/>
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>
-</scenario>
-"""
-
-
-def progress(message: str) -> None:
-    print(f"[{time.monotonic() - T0:6.1f} s] {message}", file=sys.stderr, flush=True)
-
-
-# -- network namespace -------------------------------------------------------------------------
-def loopback_only() -> bool:
-    """True when no route leaves the host (as in tests/integration/conftest.py)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.connect(("192.0.2.1", 9))  # UDP connect sends nothing; it only picks a route
-        except OSError:
-            return True
-        return probe.getsockname()[0].startswith("127.")
-
-
-def enter_loopback_namespace() -> None:
-    """Re-exec under `unshare --net` with lo up, unless already isolated: pjsua would otherwise
-    put a non-loopback address in its SDP, and the burst could leak off the host."""
-    if loopback_only():
-        return
-    if os.environ.get("CALLENGINE_NETNS"):
-        sys.exit("still not loopback-only inside the new network namespace")
-    os.execvp("unshare", ["unshare", "--net", "env", "CALLENGINE_NETNS=1", "bash", "-c",
-                          'ip link set lo up && exec "$@"', "bash", sys.executable, *sys.argv])
 
 
 # -- the centre --------------------------------------------------------------------------------
@@ -254,16 +170,11 @@ def wait_ready(ami: Ami, queue: str, names: list[str], timeout: float = 30) -> N
 
 # -- callers -------------------------------------------------------------------------------------
 def burst(lab: Lab, folder: Path, callers: int, rate: float, hold_s: int) -> subprocess.Popen[bytes]:
-    scenario = folder / "caller.xml"
-    scenario.write_text(SCENARIO.replace("{hold_ms}", str(hold_s * 1000)))
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.2", 0))
-        port = sock.getsockname()[1]
-    command = ["sipp", "-sf", str(scenario), "-i", "127.0.0.2", "-p", str(port), "-s", "112",
-               "-r", str(rate), "-rp", "1000", "-m", str(callers), "-l", str(callers),
-               "-timeout", str(hold_s + 30), "-timeout_error", "-nostdin",
-               "-trace_err", "-error_file", str(folder / "sipp-errors.log"), lab.sip]
-    return subprocess.Popen(command, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    """112 callers who stay on the line until Asterisk hangs up (after the call taker's BYE); a
+    caller never answered hangs up after `hold_s`, so every run is bounded."""
+    caller = scenario("+628110[call_number]", hold_ms=hold_s * 1000, hangs_up=False)
+    return sipp_load(lab, folder, "caller", caller, callers, rate, callers,
+                     "-timeout", str(hold_s + 30), "-timeout_error")
 
 
 # -- analysis ------------------------------------------------------------------------------------
@@ -348,16 +259,6 @@ def dial_ring_times(events: list[dict[str, str]]) -> list[float]:
             if e.get("Context") == BENCH_CONTEXT and e["DestUniqueid"] in ringing]
 
 
-def percentile(values: list[float], q: float) -> float:
-    """Nearest rank: an actual sample (p99 of fewer than 100 samples is the largest)."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
-
-
-def row(*cells: object) -> str:
-    return "| " + " | ".join(str(c) for c in cells) + " |"
-
-
 def stats(values: list[float]) -> tuple[str, str, int]:
     if not values:
         return "-", "-", 0
@@ -380,7 +281,7 @@ def run_queue(lab: Lab, ami: Ami, engine: EngineProcess, folder: Path, args: arg
             sipp.kill()
             sipp.wait()
     if sipp.returncode != 0:
-        progress(f"sipp exited {sipp.returncode}: see {folder / 'sipp-errors.log'}")
+        progress(f"sipp exited {sipp.returncode}: see {folder / 'caller-errors.log'}")
     wait_records(engine, recorded + args.callers)
     return queue_delivery(ami.events[start:], lab.settings.queue)
 

@@ -1,6 +1,6 @@
 """Hangup → record and ticket committed (issue 5): p50/p90/p99 at a sustained call rate, on
 SQLite and on PostgreSQL, one after the other in one run. Method and figures:
-benchmarks/record_commit.md (to be merged into benchmarks/README.md).
+benchmarks/README.md.
 
 One real Asterisk with the project's config and the real engine (`callengine run` at INFO, as
 deployed) per backend. Callers are sipp on the trunk address 127.0.0.2, each with its own
@@ -19,7 +19,6 @@ import json
 import math
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,14 +29,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests" / "integration"))
+from common import percentile, progress, row, sipp_load  # first: puts tests/ on the path
 
-from callengine.tickets.store import TicketStore  # noqa: E402
-from lab import EngineProcess, Lab, free_port  # noqa: E402
-from pg import PostgresServer  # noqa: E402
+from callengine.tickets.store import TicketStore
+from lab import EngineProcess, Lab, free_port
+from pg import PostgresServer
+from sipp import scenario
 
-T0 = time.monotonic()
 TICK = os.sysconf("SC_CLK_TCK")
 TARGET_P99_MS = 100.0
 WARMUP_CALLS = 20  # imports, connection pools and first queries are paid before measuring
@@ -47,68 +45,6 @@ WARNINGS = {  # engine log lines that would explain a slow or missing record
     "prank_lookup_failed": "prank history unavailable",
     "already_stored": "call record already stored",
 }
-
-# sipp's built-in uac with a caller number per call (+62812000<n>) and a pause of -d ms.
-SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="112 caller who hangs up after -d ms">
-  <send retrans="500"><![CDATA[
-INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: <sip:+62812000[call_number]@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:[service]@[remote_ip]:[remote_port]>
-Call-ID: [call_id]
-CSeq: 1 INVITE
-Contact: sip:+62812000[call_number]@[local_ip]:[local_port]
-Max-Forwards: 70
-Content-Type: application/sdp
-Content-Length: [len]
-
-v=0
-o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
-s=-
-c=IN IP[media_ip_type] [media_ip]
-t=0 0
-m=audio [media_port] RTP/AVP 8 0
-a=rtpmap:8 PCMA/8000
-a=rtpmap:0 PCMU/8000
-]]></send>
-  <recv response="100" optional="true"/>
-  <recv response="180" optional="true"/>
-  <recv response="183" optional="true"/>
-  <recv response="200" rtd="true"/>
-  <send><![CDATA[
-ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: <sip:+62812000[call_number]@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
-Call-ID: [call_id]
-CSeq: 1 ACK
-Contact: sip:+62812000[call_number]@[local_ip]:[local_port]
-Max-Forwards: 70
-Content-Length: 0
-
-]]></send>
-  <pause/>
-  <send retrans="500"><![CDATA[
-BYE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: <sip:+62812000[call_number]@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
-Call-ID: [call_id]
-CSeq: 2 BYE
-Contact: sip:+62812000[call_number]@[local_ip]:[local_port]
-Max-Forwards: 70
-Content-Length: 0
-
-]]></send>
-  <recv response="200" crlf="true"/>
-</scenario>
-"""
-
-
-def progress(message: str) -> None:
-    print(f"[{time.monotonic() - T0:6.1f} s] {message}", file=sys.stderr, flush=True)
-
 
 # -- the centre ----------------------------------------------------------------------------------
 @dataclass
@@ -195,20 +131,13 @@ class Cpu:
 
 # -- load ----------------------------------------------------------------------------------------
 def sipp(lab: Lab, folder: Path, name: str, calls: int, rate: float, call_ms: int) -> subprocess.Popen[bytes]:
-    """`calls` calls at `rate`/s from the trunk address. -l leaves room for 10 s of lag, so sipp
-    only throttles the rate when the centre truly falls behind (visible as a lower achieved rate)."""
-    scenario = folder / "caller.xml"
-    scenario.write_text(SCENARIO)
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.2", 0))
-        port = sock.getsockname()[1]
+    """`calls` calls at `rate`/s from the trunk address, each caller (+62812000<n>) hanging up
+    after `call_ms`. The limit leaves room for 10 s of lag, so sipp only throttles the rate when
+    the centre truly falls behind (visible as a lower achieved rate)."""
     limit = math.ceil(rate * (call_ms / 1000 + 10))
-    command = ["sipp", "-sf", str(scenario), "-i", "127.0.0.2", "-p", str(port), "-mp", str(free_port(udp=True)),
-               "-s", "112", "-r", str(rate), "-rp", "1000", "-m", str(calls), "-l", str(limit),
-               "-d", str(call_ms), "-recv_timeout", "15000", "-nostdin",
-               "-trace_stat", "-stf", str(folder / f"{name}-stat.csv"), "-fd", "5",
-               "-trace_err", "-error_file", str(folder / f"{name}-errors.log"), lab.sip]
-    return subprocess.Popen(command, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return sipp_load(lab, folder, name, scenario("+62812000[call_number]", hold_ms=None), calls, rate, limit,
+                     "-mp", str(free_port(udp=True)), "-d", str(call_ms), "-recv_timeout", "15000",
+                     "-trace_stat", "-stf", str(folder / f"{name}-stat.csv"), "-fd", "5")
 
 
 def sipp_counts(folder: Path, name: str) -> dict[str, int]:
@@ -251,12 +180,6 @@ def wait_recorded(engine: Engine, start: int, expected: int, idle_s: float = 30)
 
 
 # -- results -------------------------------------------------------------------------------------
-def pct(values: list[float], q: float) -> float:
-    """Nearest-rank percentile."""
-    ranked = sorted(values)
-    return ranked[max(0, math.ceil(q / 100 * len(ranked)) - 1)] if ranked else math.nan
-
-
 @dataclass
 class Result:
     backend: str
@@ -396,9 +319,6 @@ def measure(lab: Lab, engine: Engine, folder: Path, backend: str, args: argparse
 
 
 def report(results: list[Result], args: argparse.Namespace) -> list[str]:
-    def row(*cells: object) -> str:
-        return "| " + " | ".join(str(c) for c in cells) + " |"
-
     def f(value: float) -> str:
         return f"{value:.1f}"
 
@@ -408,17 +328,17 @@ def report(results: list[Result], args: argparse.Namespace) -> list[str]:
              "|" + " --- |" * 8]
     for r in results:
         lat = r.latency_ms
-        ok = lat and pct(lat, 99) < TARGET_P99_MS and len(lat) == r.sipp["OutgoingCall"] and r.complete
-        lines.append(row(r.backend, r.sipp["OutgoingCall"], len(lat), f(pct(lat, 50)), f(pct(lat, 90)),
-                         f(pct(lat, 99)), f(max(lat, default=math.nan)), "met" if ok else "not met"))
+        ok = lat and percentile(lat, 99) < TARGET_P99_MS and len(lat) == r.sipp["OutgoingCall"] and r.complete
+        lines.append(row(r.backend, r.sipp["OutgoingCall"], len(lat), f(percentile(lat, 50)), f(percentile(lat, 90)),
+                         f(percentile(lat, 99)), f(max(lat, default=math.nan)), "met" if ok else "not met"))
     lines += ["", row("backend", "hangup → built p50 ms", "p99 ms", "built → committed p50 ms", "p99 ms",
                       "achieved calls/s", "sipp failed", "placed (with warm-up)", "store calls/tickets",
                       "spooled", "complete", "warnings"),
               "|" + " --- |" * 12]
     for r in results:
         warned = ", ".join(f"{k} {v}" for k, v in r.warnings.items() if v) or "none"
-        lines.append(row(r.backend, f(pct(r.tracker_ms, 50)), f(pct(r.tracker_ms, 99)), f(pct(r.writer_ms, 50)),
-                         f(pct(r.writer_ms, 99)), f"{r.achieved_rate:.2f}", r.sipp["FailedCall"], r.placed,
+        lines.append(row(r.backend, f(percentile(r.tracker_ms, 50)), f(percentile(r.tracker_ms, 99)), f(percentile(r.writer_ms, 50)),
+                         f(percentile(r.writer_ms, 99)), f"{r.achieved_rate:.2f}", r.sipp["FailedCall"], r.placed,
                          f"{r.rows.get('calls')}/{r.rows.get('tickets')}", r.spooled,
                          "yes" if r.complete else "NO", warned))
     lines += ["", row("backend", "engine CPU ms/call", "ffmpeg (engine children) ms/call", "Asterisk ms/call",

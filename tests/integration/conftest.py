@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import itertools
 import shutil
-import socket
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -11,21 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from lab import Lab
+from lab import Lab, loopback_only
 
 if TYPE_CHECKING:
     from callengine.bots.softphone import CallTaker, SipBots
     from pg import PostgresServer
-
-
-def loopback_only() -> bool:
-    """True when no route leaves the host: pjsua then puts 127.0.0.1 in its SDP."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.connect(("192.0.2.1", 9))  # UDP connect sends nothing; it only picks a route
-        except OSError:
-            return True
-        return probe.getsockname()[0].startswith("127.")
 
 
 @pytest.fixture(scope="session")

@@ -25,6 +25,16 @@ def free_port(udp: bool = False) -> int:
         return sock.getsockname()[1]
 
 
+def loopback_only() -> bool:
+    """True when no route leaves the host: pjsua then puts 127.0.0.1 in its SDP."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # UDP connect sends nothing; it only picks a route
+        except OSError:
+            return True
+        return probe.getsockname()[0].startswith("127.")
+
+
 # taker1 is on duty around the clock; the others are on the roster (and the fallback queue) only.
 ROSTER = """
 [calltakers]

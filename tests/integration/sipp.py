@@ -1,5 +1,6 @@
-"""sipp as the telco trunk: one INVITE to 112 with the headers and body a test needs
-(Geolocation, P-Access-Network-Info, a multipart PIDF-LO body), held, then BYE."""
+"""sipp as the telco trunk: an INVITE to 112 with the headers and body a test needs
+(Geolocation, P-Access-Network-Info, a multipart PIDF-LO body), held, then BYE. The
+benchmarks place their loads with the same scenario."""
 from __future__ import annotations
 
 import subprocess
@@ -23,11 +24,16 @@ def multipart(pidf: str, content_id: str = "loc1@127.0.0.2") -> tuple[str, str]:
     return "multipart/mixed;boundary=b1", body
 
 
-def scenario(caller: str, headers: dict[str, str], content_type: str = "application/sdp", body: str = SDP,
-             hold_ms: int = 3000) -> str:
-    extra = "".join(f"\n      {name}: {value}" for name, value in headers.items())   # no blank line: it ends headers
+def scenario(caller: str, headers: dict[str, str] | None = None, content_type: str = "application/sdp",
+             body: str = SDP, hold_ms: int | None = 3000, hangs_up: bool = True) -> str:
+    """One 112 call from `caller` (sipp keywords such as [call_number] may be part of it).
+    The caller hangs up after `hold_ms` (None: after sipp's -d); with `hangs_up=False` it waits
+    up to `hold_ms` for the far end's BYE instead (on timeout sipp sends its own BYE)."""
+    # one header per line, no blank line: a blank line would end the headers
+    extra = "".join(f"\n      {name}: {value}" for name, value in (headers or {}).items())
+    ending = _caller_hangs_up(caller, hold_ms) if hangs_up else _far_end_hangs_up(hold_ms or 60_000)
     return f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="112 call with location">
+<scenario name="112 call">
   <send retrans="500"><![CDATA[
       INVITE sip:112@[remote_ip]:[remote_port] SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
@@ -58,7 +64,14 @@ def scenario(caller: str, headers: dict[str, str], content_type: str = "applicat
       Content-Length: 0
 
   ]]></send>
-  <pause milliseconds="{hold_ms}"/>
+{ending}
+</scenario>
+"""
+
+
+def _caller_hangs_up(caller: str, hold_ms: int | None) -> str:
+    pause = "<pause/>" if hold_ms is None else f'<pause milliseconds="{hold_ms}"/>'
+    return f"""  {pause}
   <send retrans="500"><![CDATA[
       BYE sip:112@[remote_ip]:[remote_port] SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
@@ -71,9 +84,21 @@ def scenario(caller: str, headers: dict[str, str], content_type: str = "applicat
       Content-Length: 0
 
   ]]></send>
-  <recv response="200" crlf="true"/>
-</scenario>
-"""
+  <recv response="200" crlf="true"/>"""
+
+
+def _far_end_hangs_up(timeout_ms: int) -> str:
+    return f"""  <recv request="BYE" timeout="{timeout_ms}"/>
+  <send><![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+  ]]></send>"""
 
 
 def call(lab: Lab, folder: Path, text: str, timeout: float = 30, keys: dict[str, str] | None = None) -> None:

@@ -3,7 +3,6 @@ on real WAVs made by sox, espeak-ng and pydub, shaped like Asterisk's (8 kHz mon
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import time
 from datetime import datetime, timezone
