@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -135,15 +136,28 @@ class EngineProcess:
 
     def wait_log(self, msg: str, timeout: float = 15, start: int = 0, **fields: Any) -> dict[str, Any]:
         """The first log line from index `start` on with this message and these fields."""
+        return self.wait_line(lambda e: e.get("msg") == msg and all(e.get(k) == v for k, v in fields.items()),
+                              f"{msg!r} {fields}", timeout, start)
+
+    def wait_taker_ready(self, account: str, timeout: float = 15, start: int = 0) -> dict[str, Any]:
+        """The shift keeper has `account` in the queue unpaused: it joined registered, or it
+        joined paused and was unpaused when its softphone registered (which comes first is a race)."""
+        def ready(e: dict[str, Any]) -> bool:
+            return e.get("account") == account and (
+                e.get("msg") == "call taker registered; unpaused"
+                or (e.get("msg") == "call taker joined the queue" and e.get("paused") is False))
+        return self.wait_line(ready, f"{account} ready in the queue", timeout, start)
+
+    def wait_line(self, wanted: Callable[[dict[str, Any]], bool], what: str, timeout: float = 15,
+                  start: int = 0) -> dict[str, Any]:
         def match() -> dict[str, Any] | None:
-            return next((e for e in self.lines[start:] if e.get("msg") == msg and
-                         all(e.get(k) == v for k, v in fields.items())), None)
+            return next((e for e in self.lines[start:] if wanted(e)), None)
         with self.changed:
             if not self.changed.wait_for(lambda: match() is not None or not self.alive(), timeout):
-                raise TimeoutError(f"engine never logged {msg!r} {fields}; last lines: {self.lines[-8:]}")
+                raise TimeoutError(f"engine never logged {what}; last lines: {self.lines[-8:]}")
             found = match()
         if found is None:
-            raise AssertionError(f"engine exited before logging {msg!r}; last lines: {self.lines[-8:]}")
+            raise AssertionError(f"engine exited before logging {what}; last lines: {self.lines[-8:]}")
         return found
 
     def errors(self) -> list[dict[str, Any]]:

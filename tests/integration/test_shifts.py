@@ -215,7 +215,7 @@ def test_a_paused_call_taker_is_not_rung_and_the_pause_is_kept(bots, two_lab: La
     try:
         for taker in (taker1, taker2):
             taker.wait_registered(10)
-            engine.wait_log("call taker registered; unpaused", account=taker.account)
+            engine.wait_taker_ready(taker.account)
         bad = cli(two_lab, "queue", "pause", "taker1", "--reason", "tidur")
         assert bad.returncode == 1 and "reason 'tidur' is not one of istirahat" in bad.stderr
         done = cli(two_lab, "queue", "pause", "taker1", "--reason", "istirahat", "--by", "spv1")
