@@ -164,6 +164,7 @@ class Engine:
                 log.warning("cannot check for calls missed while away (%s); retrying", exc)
                 await asyncio.sleep(5)
         known |= self.writer.waiting() | self.locating
+        rebuilt = 0
         for linkedid, rows in calls:
             record = None if linkedid in known or linkedid in self.tracker.live else \
                 record_from_cel(linkedid, rows, self.settings.recordings_dir)
@@ -171,6 +172,8 @@ class Engine:
                 log.warning("call rebuilt from CEL",   # it ended while the engine was not listening
                             extra={"linkedid": linkedid, "disposition": record.disposition})
                 await self.writer.submit(record)
+                rebuilt += 1
+        log.info("missed calls checked", extra={"cel_calls": len(calls), "rebuilt": rebuilt})
 
     async def ami_ok(self) -> bool:
         return self.ami.connected.is_set()

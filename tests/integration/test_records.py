@@ -41,7 +41,8 @@ def test_calls_while_the_engine_is_down_are_rebuilt_from_cel(bots, call_taker, l
     assert (lab.settings.recordings_dir / taken["recording"]).stat().st_size > 44
     engine.stop()
     again = lab.engine()                               # a second start rebuilds nothing twice
-    again.wait_log("AMI connected")
+    checked = again.wait_log("missed calls checked", timeout=20)
+    assert (checked["cel_calls"], checked["rebuilt"]) == (2, 0)
     assert len(lab.calls()) == 2 and not [e for e in again.lines if e.get("msg") == "call rebuilt from CEL"]
 
 
@@ -56,8 +57,9 @@ def test_records_made_while_postgres_is_down_arrive_once(bots, pg_lab: Lab, post
     try:
         linkedids = []
         for number in ("081200000001", "081200000002"):
+            mark = len(engine.lines)
             call = bots.citizen(caller_id=number).call(f"sip:112@{pg_lab.sip}")
-            greeting = engine.wait_log("ivr prompt", prompt="greeting", timeout=20, start=len(engine.lines))
+            greeting = engine.wait_log("ivr prompt", prompt="greeting", timeout=20, start=mark)
             call.send_dtmf("2")
             engine.wait_log("caller queued", linkedid=greeting["linkedid"], timeout=20)
             call.hangup()
