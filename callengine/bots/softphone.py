@@ -365,10 +365,12 @@ class BotCall:
         return None
 
     # -- acting ----------------------------------------------------------------------------
-    def send_dtmf(self, digits: str) -> None:
-        """Send digits as RFC 2833 telephone-events."""
+    def send_dtmf(self, digits: str, timeout: float = 10) -> None:
+        """Send digits as RFC 2833 telephone-events, once the call is confirmed (the far end
+        may already play its greeting while the 200 OK is still on its way to this thread)."""
         if not _DTMF.fullmatch(digits):
             raise ValueError(f"not DTMF digits: {digits!r}")
+        self.wait_state("confirmed", timeout)
         param = pj.CallSendDtmfParam()
         param.digits, param.method = digits, pj.DtmfMethod.RFC2833
         self._bots._pj.run(lambda: self._live_pj().sendDtmf(param))

@@ -28,7 +28,7 @@ KEPT_EVENTS = frozenset({
 IVR_GRACE_S = 3.0  # how long a finished call waits for its IVR session to report
 # app_queue publishes AgentComplete through Stasis: now and then it arrives after the last
 # Hangup. An answered call waits this long for it (talk time and who hung up are in it).
-AGENT_COMPLETE_GRACE_S = 1.0
+AGENT_COMPLETE_GRACE_S = 3.0
 
 
 @dataclass

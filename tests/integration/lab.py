@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -252,6 +253,17 @@ class Lab:
         engine = EngineProcess(self.config_file).start()
         self.engines.append(engine)
         return engine
+
+    def wait_asterisk_log(self, text: str, count: int = 1, timeout: float = 30) -> None:
+        """Asterisk's log is a file its logger thread writes behind: poll it until `text`
+        appears `count` times."""
+        path = self.settings.runtime_dir / "log" / "messages"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if path.exists() and path.read_text(errors="replace").count(text) >= count:
+                return
+            time.sleep(0.2)  # wait-ok: a file has no event to wait on: poll it
+        raise TimeoutError(f"{path} never showed {text!r} {count} times")
 
     def calls(self) -> list[dict[str, Any]]:
         done = subprocess.run([sys.executable, "-m", "callengine", "--config", str(self.config_file),

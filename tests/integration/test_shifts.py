@@ -6,7 +6,6 @@ import asyncio
 import json
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
@@ -178,16 +177,6 @@ def test_asterisk_restart_restores_membership(bots, call_taker, lab: Lab) -> Non
     assert "PJSIP/taker1" in shown and "dynamic" in shown
 
 
-def wait_for_text(path, text: str, count: int = 1, timeout: float = 30) -> None:  # type: ignore[no-untyped-def]
-    """Asterisk's log is a file: poll it until `text` appears `count` times."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.exists() and path.read_text(errors="replace").count(text) >= count:
-            return
-        time.sleep(0.2)  # wait-ok: Asterisk's log is a file: poll it
-    raise TimeoutError(f"{path} never showed {text!r} {count} times")
-
-
 def queue_status(lab: Lab) -> dict[str, object]:
     done = subprocess.run([sys.executable, "-m", "callengine", "--config", str(lab.config_file), "queue", "status",
                            "--json"], capture_output=True, text=True, check=True)
@@ -225,8 +214,9 @@ def test_a_paused_call_taker_is_not_rung_and_the_pause_is_kept(bots, two_lab: La
         assert members["taker1"]["paused"] is True and members["taker1"]["reason"] == "istirahat"
         assert members["taker2"]["paused"] is False and members["taker2"]["registered"] is True
         for n in range(3):                               # rrmemory would ring taker1 on one of them
+            mark = len(engine.lines)
             call = bots.citizen(caller_id=f"08123456780{n}").call(f"sip:112@{two_lab.sip}")
-            greeting = engine.wait_log("ivr prompt", prompt="greeting", timeout=20, start=len(engine.lines))
+            greeting = engine.wait_log("ivr prompt", prompt="greeting", timeout=20, start=mark)
             call.send_dtmf("1")
             answered = taker2.wait_call(30)
             answered.wait_state("confirmed", 10)
@@ -285,13 +275,12 @@ def test_with_nobody_available_the_caller_waits_with_hold_prompts(bots, overflow
     mark = len(engine.lines)
     # the hold prompt loops as music on hold (a 4 s pause between); the overflow (5 s) finds
     # no supervisor registered; the caller stays, past the overflow
-    messages = overflow_lab.settings.runtime_dir / "log" / "messages"
-    wait_for_text(messages, "Started music on hold, class 'callengine-id'", timeout=30)
+    overflow_lab.wait_asterisk_log("Started music on hold, class 'callengine-id'", timeout=30)
     assert overflow_lab.asterisk.cli("queue show 112").count("PJSIP/trunk") == 1    # still waiting
     second = bots.citizen(caller_id="081234567891").call(f"sip:112@{overflow_lab.sip}")
     engine.wait_log("caller queued", start=mark, timeout=30)
     for said in ("callengine/id/queue-thereare.", "digits/2.", "callengine/id/queue-callswaiting."):
-        wait_for_text(messages, f"Playing '{said}", timeout=30)               # "Anda penelepon nomor 2"
+        overflow_lab.wait_asterisk_log(f"Playing '{said}", timeout=30)               # "Anda penelepon nomor 2"
     second.hangup()
     taker = bots.call_taker("taker1", overflow_lab.password("taker1"), overflow_lab.sip)
     try:
