@@ -140,7 +140,7 @@ async def test_a_record_cut_off_by_shutdown_is_spooled(tmp_path: Path) -> None:
 
     class SlowStore:
         async def save_call(self, rec: CallRecord) -> None:
-            await asyncio.sleep(3600)                     # the database hangs mid-write; wait-ok: a database that never answers
+            await asyncio.Event().wait()                  # the database hangs mid-write: it never answers
 
     writer = RecordWriter(SlowStore(), Spool(tmp_path / "records.jsonl"))  # type: ignore[arg-type]
     task = asyncio.create_task(writer.run())
