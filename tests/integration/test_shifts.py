@@ -19,21 +19,13 @@ from callengine.queueing.shifts import ShiftKeeper
 from callengine.telephony.ami import ami_session
 from callengine.telephony.queues import AmiQueues
 from callengine.tickets.store import TicketStore
-from lab import Lab
+from lab import ROSTER, Lab
 from test_spine import rms
 
 pytestmark = pytest.mark.integration
-SHIFTS_ROSTER = """
-[calltakers]
-taker1 = Operator Satu
-taker2 = Operator Dua
-taker3 = Operator Tiga
-[supervisors]
-spv1 = Supervisor Satu
-[rotation]
-start = 2026-11-01
-1 = pagi taker1, siang taker2, malam taker3
-"""
+# the lab's people, one shift each
+SHIFTS_ROSTER = ROSTER.replace("1 = pagi taker1, siang taker1, malam taker1",
+                               "start = 2026-11-01\n1 = pagi taker1, siang taker2, malam taker3")
 
 
 class FakeClock:
@@ -298,7 +290,6 @@ def test_with_nobody_available_the_caller_waits_with_hold_prompts(bots, overflow
 
 
 def test_a_call_taker_added_by_reload_while_a_call_goes_on(bots, call_taker, lab: Lab) -> None:
-    from lab import ROSTER
     engine = lab.engine()
     taker = call_taker("taker1")
     call = bots.citizen(caller_id="081234567890").call(f"sip:112@{lab.sip}")
