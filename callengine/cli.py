@@ -4,11 +4,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-from datetime import date, datetime
+import logging
+from datetime import date, datetime, time, timedelta
 import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from callengine import __version__
 from callengine.config import ConfigError, Settings, load_settings
@@ -18,6 +20,7 @@ from callengine.queueing.members import QueueControlError
 from callengine.telephony.ami import AmiError
 
 if TYPE_CHECKING:
+    from callengine.calls.record import CallRecord
     from callengine.tickets.store import TicketStore
 
 Command = Callable[[Settings, argparse.Namespace], int]
@@ -33,6 +36,8 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     if problems:
         return _fail(problems)
     setup_logging(args.log_level)
+    if settings.database_note:
+        logging.getLogger("callengine").info(settings.database_note)
     asyncio.run(Engine(settings).run())
     return 0
 
@@ -55,18 +60,21 @@ def cmd_render(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_calls_list(settings: Settings, args: argparse.Namespace) -> int:
+    if args.limit < 0:
+        return _fail([f"--limit {args.limit}: give a number of calls, or 0 for all"])
+    since = _bound(args.since, settings.timezone, end=False)
+    until = _bound(args.until, settings.timezone, end=True)
 
-    async def fetch(store: TicketStore) -> list[dict[str, object]]:
-        records = await store.list_calls(args.limit)
-        local = []
-        for record in records:
-            for key in ("started_at", "answered_at", "ended_at"):
-                value = getattr(record, key)
-                setattr(record, key, value.astimezone(settings.timezone) if value else None)
-            local.append(record.to_json())
-        return local
+    async def fetch(store: TicketStore) -> tuple[list[dict[str, object]], int]:
+        records = await store.list_calls(args.limit, since, until)
+        # a script counting records must know when the list was cut; count only then
+        cut = args.limit and len(records) == args.limit
+        total = await store.count_calls(since, until) if cut else len(records)
+        return _local_json(records, settings.timezone), total
 
-    calls = with_store(settings, fetch)
+    calls, total = with_store(settings, fetch)
+    if total > len(calls):
+        print(f"callengine: showing the newest {len(calls)} of {total} calls; --limit 0 for all", file=sys.stderr)
     if args.json:
         for call in calls:
             print(json.dumps(call, ensure_ascii=False))
@@ -84,6 +92,35 @@ def cmd_calls_list(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _local_json(records: list[CallRecord], zone: ZoneInfo) -> list[dict[str, object]]:
+    """Records as JSON with their times in the centre's zone (the offset says which)."""
+    local = []
+    for record in records:
+        for key in ("started_at", "answered_at", "ended_at"):
+            value = getattr(record, key)
+            setattr(record, key, value.astimezone(zone) if value else None)
+        local.append(record.to_json())
+    return local
+
+
+def _moment(text: str) -> date | datetime:
+    """An ISO date or datetime from the command line; its zone is settled once settings are read."""
+    try:
+        return date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither YYYY-MM-DD nor YYYY-MM-DDTHH:MM[:SS][+HH:MM]") from None
+
+
+def _bound(moment: date | datetime | None, zone: ZoneInfo, *, end: bool) -> datetime | None:
+    """A datetime without offset is the centre's local time; a date is its local midnight, and
+    as an end the next midnight, so `--until 2026-11-23` takes in the whole 23rd."""
+    if moment is None:
+        return None
+    if isinstance(moment, datetime):
+        return moment if moment.tzinfo else moment.replace(tzinfo=zone)
+    return datetime.combine(moment + timedelta(days=1 if end else 0), time(), zone)
+
+
 def cmd_calls_mark(settings: Settings, args: argparse.Namespace) -> int:
 
     if not with_store(settings, lambda store: store.mark_prank(args.linkedid, prank=not args.clear)):
@@ -98,6 +135,8 @@ def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
     problems = environment_problems(settings, running=args.running)
     if problems:
         return _fail(problems)
+    if settings.database_note:
+        print(f"note: {settings.database_note}")
     print(f"OK: {settings.config_file} is valid" + (", Asterisk answers AMI" if args.running else
                                                      ", Asterisk installed, prompts present, ports free"))
     return 0
@@ -309,7 +348,11 @@ def parser() -> argparse.ArgumentParser:
     calls_sub = calls.add_subparsers(dest="calls_command", required=True, metavar="COMMAND")
     listing = command("list", cmd_calls_list, "list call records, newest first", calls_sub)
     listing.add_argument("--json", action="store_true", help="one JSON object per line")
-    listing.add_argument("--limit", type=int, default=100)
+    listing.add_argument("--limit", type=int, default=100, help="newest N calls (default 100); 0 for all")
+    listing.add_argument("--since", type=_moment, help="calls started at or after: YYYY-MM-DD or an ISO datetime "
+                         "(the centre's time zone unless it has an offset)")
+    listing.add_argument("--until", type=_moment, help="calls started before this datetime, or up to the end of "
+                         "this day (YYYY-MM-DD)")
 
     mark = command("mark-prank", cmd_calls_mark, "mark a call as a prank (its number is warned and queued last on later calls)", calls_sub)
     mark.add_argument("linkedid")

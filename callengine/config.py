@@ -67,6 +67,7 @@ class Settings:
     webhook_urls: tuple[str, ...]
     recordings_keep_days: int
     aml_window_s: int
+    database_note: str | None = None   # how a common spelling of the database URL was read
 
     @property
     def secrets_file(self) -> Path:
@@ -131,16 +132,55 @@ class _Reader:
         return tuple(part.strip() for part in self.text(section, key, default).split(",") if part.strip())
 
 
+_ASYNC_DRIVERS = {"sqlite": "aiosqlite", "postgresql": "asyncpg"}   # the store runs on asyncio
+_DIALECT_SPELLINGS = {"postgres": "postgresql"}                     # Heroku's, libpq's, many tutorials'
+
+
+def database_url(raw: str, runtime: Path) -> tuple[str, str | None]:
+    """The ticket store's SQLAlchemy URL and, when a common spelling was read as the asyncio URL,
+    a note saying so. Checked here so that a wrong scheme is one config error for every command,
+    not a traceback from the engine's first query."""
+    if raw == "sqlite":
+        return f"sqlite+aiosqlite:///{runtime / 'callengine.db'}", None
+    scheme, sep, rest = raw.partition("://")
+    if not sep:
+        raise ValueError(f"{raw!r} is neither 'sqlite' nor a SQLAlchemy URL")
+    dialect, _, driver = scheme.lower().partition("+")
+    dialect = _DIALECT_SPELLINGS.get(dialect, dialect)
+    if dialect not in _ASYNC_DRIVERS:
+        raise ValueError(f"{scheme}:// is not a database callengine supports: "
+                         "use sqlite, or postgresql://user:password@host/database")
+    wanted = f"{dialect}+{_ASYNC_DRIVERS[dialect]}"
+    if driver and driver != _ASYNC_DRIVERS[dialect]:
+        raise ValueError(f"{scheme}:// names the driver {driver!r}, which does not run on asyncio: use {wanted}://")
+    url = f"{wanted}://{rest}"
+    _check_url_parses(url, scheme)
+    return url, None if scheme == wanted else f"database {scheme}:// is read as {wanted}://"
+
+
+def _check_url_parses(url: str, scheme: str) -> None:
+    """SQLAlchemy's own parser (imported only for URLs: most commands never need it), so what
+    passes here is what the store will accept; the message never repeats the password."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        make_url(url)
+    except (ArgumentError, ValueError) as exc:
+        reason = "bad port" if isinstance(exc, ValueError) else "not a URL"
+        raise ValueError(f"{scheme}:// URL cannot be read ({reason}); "
+                         "expected postgresql://user:password@host:port/database") from None
+
+
 def load_settings(path: Path | None = None) -> Settings:
     """Read and validate the config file (default: $CALLENGINE_CONFIG or config/callengine.conf)."""
     path = Path(path or os.environ.get("CALLENGINE_CONFIG") or DEFAULT_CONFIG).resolve()
     r = _Reader(path)
     runtime = r.path("general", "runtime", "../runtime")
-    database = r.text("general", "database", "sqlite")
-    if database == "sqlite":
-        database = f"sqlite+aiosqlite:///{runtime / 'callengine.db'}"
-    elif "://" not in database:
-        raise r.fail("general", "database", f"{database!r} is neither 'sqlite' nor a SQLAlchemy URL")
+    try:
+        database, database_note = database_url(r.text("general", "database", "sqlite"), runtime)
+    except ValueError as exc:
+        raise r.fail("general", "database", str(exc)) from None
     zone_name = r.text("general", "timezone", "Asia/Jakarta")
     try:
         zone = ZoneInfo(zone_name)
@@ -184,6 +224,7 @@ def load_settings(path: Path | None = None) -> Settings:
         language=r.choice("general", "language", "id", LANGUAGES),
         runtime_dir=runtime,
         database_url=database,
+        database_note=database_note,
         recordings_dir=r.path("general", "recordings", "../runtime/recordings"),
         ivr_file=r.path("paths", "ivr", "ivr.conf"),
         roster_file=roster_file,

@@ -10,7 +10,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Insert, Update, event, func, insert, select, text, update
+from sqlalchemy import ColumnElement, Insert, Update, event, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -89,7 +89,7 @@ class TicketStore:
         query = select(*columns).order_by(TicketRow.id.desc()).limit(limit)
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
-        return [Ticket(**{**row, "created_at": _utc(row["created_at"])}) for row in rows]
+        return [Ticket(**row) for row in rows]
 
     async def set_recording_facts(self, linkedid: str, facts: dict[str, object]) -> None:
         async with self.engine.begin() as conn:
@@ -175,7 +175,7 @@ class TicketStore:
     async def alerts(self, since: datetime) -> list[dict[str, object]]:
         query = select(AlertRow.at, AlertRow.kind, AlertRow.message).where(AlertRow.at >= since).order_by(AlertRow.at)
         async with self.engine.connect() as conn:
-            return [{**row, "at": _utc(row["at"])} for row in (await conn.execute(query)).mappings()]
+            return [dict(row) for row in (await conn.execute(query)).mappings()]
 
     async def start_pause(self, account: str, reason: str, by: str, at: datetime) -> None:
         """Close any open pause of the account (a new reason replaces the old) and open this one."""
@@ -192,20 +192,26 @@ class TicketStore:
                    PauseRow.ended_by)
         query = select(*columns).where(PauseRow.account == account).order_by(PauseRow.id)
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(query)).mappings().all()
-        return [{**row, "started_at": _utc(row["started_at"]), "ended_at": _utc(row["ended_at"])} for row in rows]
+            return [dict(row) for row in (await conn.execute(query)).mappings()]
 
     async def calls_between(self, start: datetime, end: datetime) -> list[CallRecord]:
-        query = select(CallRow).where(CallRow.started_at >= start, CallRow.started_at < end).order_by(CallRow.started_at)
+        query = select(CallRow).where(*_started_within(start, end)).order_by(CallRow.started_at)
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
         return [_to_record(row) for row in rows]
 
-    async def list_calls(self, limit: int = 100) -> list[CallRecord]:
-        query = select(CallRow).order_by(CallRow.started_at.desc()).limit(limit)
+    async def list_calls(self, limit: int = 100, since: datetime | None = None,
+                         until: datetime | None = None) -> list[CallRecord]:
+        """Newest first, started in [since, until); limit 0 for all of them."""
+        query = select(CallRow).where(*_started_within(since, until)).order_by(CallRow.started_at.desc())
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(query)).mappings().all()
+            rows = (await conn.execute(query.limit(limit) if limit else query)).mappings().all()
         return [_to_record(row) for row in rows]
+
+    async def count_calls(self, since: datetime | None = None, until: datetime | None = None) -> int:
+        query = select(func.count()).select_from(CallRow).where(*_started_within(since, until))
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(query)).scalar_one())
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -235,15 +241,10 @@ def _close_pause(account: str, by: str, at: datetime) -> Update:
             .values(ended_at=at, ended_by=by))
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    """SQLite keeps no offset: we store UTC."""
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value
+def _started_within(since: datetime | None, until: datetime | None) -> list[ColumnElement[bool]]:
+    """Conditions on a call's start: since inclusive, until exclusive, either open."""
+    return ([CallRow.started_at >= since] if since else []) + ([CallRow.started_at < until] if until else [])
 
 
 def _to_record(row: object) -> CallRecord:
-    values = {f.name: row[f.name] for f in fields(CallRecord)}  # type: ignore[index]
-    for key in ("started_at", "answered_at", "ended_at"):
-        values[key] = _utc(values[key])
-    return CallRecord(**values)
+    return CallRecord(**{f.name: row[f.name] for f in fields(CallRecord)})  # type: ignore[index]

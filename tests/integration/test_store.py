@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import StatementError
 
 from callengine.calls.record import CallRecord
 from callengine.tickets.store import NEW, TicketStore
@@ -56,6 +59,57 @@ async def test_prank_marks_count_per_number_in_the_window(database_url: str) -> 
             assert await store.mark_prank(f"p.{n}")
         assert await store.prank_calls("+6281234567890", T0 - timedelta(days=15)) == 2
         assert not await store.mark_prank("no-such-call")
+    finally:
+        await store.close()
+
+
+WITA = ZoneInfo("Asia/Makassar")
+
+
+async def test_local_times_are_kept_and_compared_as_utc(database_url: str) -> None:
+    """Moments given in WITA (+08:00) around local midnight, where the UTC date differs from the
+    local one, are found by WITA bounds and come back as the same moments, aware and in UTC."""
+    store = await stored(database_url)
+    at = {name: datetime.fromisoformat(moment).replace(tzinfo=WITA) for name, moment in (
+        ("before", "2026-11-23T06:59:59"), ("dawn", "2026-11-23T07:00:00"),     # 22:59:59Z, 23:00Z on the 22nd
+        ("late", "2026-11-23T23:59:59"), ("midnight", "2026-11-24T00:00:00"))}  # 15:59:59Z, 16:00Z on the 23rd
+    try:
+        for name, started in at.items():
+            await store.save_call(record(name, started_at=started, answered_at=None, ended_at=started))
+        window = await store.calls_between(at["dawn"], at["midnight"])
+        assert [c.linkedid for c in window] == ["dawn", "late"]
+        assert window[0].started_at == at["dawn"] and window[0].started_at.tzinfo == timezone.utc
+        assert [c.linkedid for c in await store.list_calls(0, since=at["late"])] == ["midnight", "late"]
+        assert await store.count_calls(until=at["dawn"]) == 1
+    finally:
+        await store.close()
+
+
+async def test_a_naive_datetime_is_refused(database_url: str) -> None:
+    store = await stored(database_url)
+    try:
+        with pytest.raises(StatementError, match="naive datetime"):
+            await store.save_call(record("naive", started_at=datetime(2026, 11, 23, 7, 0)))
+        with pytest.raises(StatementError, match="naive datetime"):
+            await store.calls_between(datetime(2026, 11, 23), datetime(2026, 11, 24))
+    finally:
+        await store.close()
+
+
+async def test_sqlite_text_stays_naive_utc_so_old_rows_read_as_before(tmp_path: Path) -> None:
+    """SQLite keeps DateTime(timezone=True) as text without offset; the store always wrote
+    UTC there for calls, so that text is the format: new rows use it, old rows read unchanged."""
+    store = await stored(f"sqlite+aiosqlite:///{tmp_path / 'callengine.db'}")
+    try:
+        for name in ("old", "new"):
+            await store.save_call(record(name, started_at=datetime(2026, 11, 23, 7, 0, tzinfo=WITA)))
+        async with store.engine.begin() as conn:      # "old": the text DateTime(timezone=True) wrote for 22:00Z
+            await conn.execute(text("UPDATE calls SET started_at = '2026-11-22 22:00:00.000000' WHERE linkedid = 'old'"))
+            stored_text = (await conn.execute(text("SELECT started_at FROM calls WHERE linkedid = 'new'"))).scalar_one()
+        assert stored_text == "2026-11-22 23:00:00.000000"
+        old, new = await store.calls_between(datetime(2026, 11, 23, 6, 0, tzinfo=WITA), T0)
+        assert (old.linkedid, old.started_at) == ("old", datetime(2026, 11, 22, 22, 0, tzinfo=timezone.utc))
+        assert new.started_at == datetime(2026, 11, 22, 23, 0, tzinfo=timezone.utc)
     finally:
         await store.close()
 
