@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from aiohttp import web
 
-from callengine.calls.rebuild import finished_calls, read_cel, record_from_cel
+from callengine.calls.recovery import REBUILD_WINDOW, CallRecovery
 from callengine.calls.record import CallRecord
 from callengine.calls.tracker import CallTracker
 from callengine.clock import Clock, SystemClock
@@ -36,7 +36,6 @@ from callengine.web.server import make_app
 
 log = logging.getLogger(__name__)
 LOCATE_TIMEOUT_S = 2.0               # the location lookups may delay a record this much, no more
-REBUILD_WINDOW = timedelta(days=7)   # how far back CEL is searched for calls missed while away
 
 
 class Engine:
@@ -57,6 +56,11 @@ class Engine:
                              on_connected=self.on_ami_connected)
         self.background: set[asyncio.Task[None]] = set()
         self.locating: set[str] = set()   # finished calls between tracker and writer
+        self.recovery = CallRecovery(
+            self.tracker, settings.runtime_dir / "log" / "cel-custom" / "Master.csv", settings.recordings_dir,
+            list_channels=self.list_channels, connected=self.ami.connected, known=self.store.known_linkedids,
+            pending=lambda: self.writer.waiting() | self.locating, submit=self.writer.submit, clock=self.clock)
+        self.tracker.recover = self.recovery.recover
         # Recordings are decoded and encoded in two low-priority processes: in a surge of calls
         # the IVR's event loop must keep the CPU (and the GIL), or callers overrun the IVR budget.
         self.audio_worker = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"),
@@ -138,42 +142,16 @@ class Engine:
         return await self.store.prank_calls(caller, since) >= self.ivr_settings.prank_calls
 
     async def on_ami_connected(self) -> None:
-        """Bring the queue back in step with the roster; finish calls that ended while we were
-        disconnected; rebuild from CEL the calls we never saw (engine down, AMI lost)."""
+        """Bring the queue back in step with the roster; take on every live call and rebuild
+        the calls that ended while we were not listening (engine down, AMI lost)."""
         self.shifts.wake.set()
-        try:
-            replies = await self.ami.action({"Action": "CoreShowChannels"}, as_list=True)
-        except AmiError as exc:
-            log.warning("cannot list channels after reconnect: %s", exc)
-        else:
-            active = {m.get("Linkedid") for m in replies if m.get("Event") == "CoreShowChannel"}
-            await self.tracker.sweep(a for a in active if a)
-        await self.rebuild_missed()
+        await self.recovery.on_connected()
 
-    async def rebuild_missed(self) -> None:
-        """Every 112 call in Asterisk's CEL of the last days that the store lacks becomes a
-        record; retried while the store is away."""
-        cel = self.settings.runtime_dir / "log" / "cel-custom" / "Master.csv"
-        while True:
-            try:
-                since = self.clock.now() - REBUILD_WINDOW
-                calls = list(finished_calls(await asyncio.to_thread(read_cel, cel, since), since))
-                known = await self.store.known_linkedids([linkedid for linkedid, _ in calls])
-                break
-            except Exception as exc:  # driver errors vary by backend: try again shortly
-                log.warning("cannot check for calls missed while away (%s); retrying", exc)
-                await asyncio.sleep(5)
-        known |= self.writer.waiting() | self.locating
-        rebuilt = 0
-        for linkedid, rows in calls:
-            record = None if linkedid in known or linkedid in self.tracker.live else \
-                record_from_cel(linkedid, rows, self.settings.recordings_dir)
-            if record is not None:
-                log.warning("call rebuilt from CEL",   # it ended while the engine was not listening
-                            extra={"linkedid": linkedid, "disposition": record.disposition})
-                await self.writer.submit(record)
-                rebuilt += 1
-        log.info("missed calls checked", extra={"cel_calls": len(calls), "rebuilt": rebuilt})
+    async def list_channels(self) -> list[dict[str, str]]:
+        try:
+            return await self.ami.action({"Action": "CoreShowChannels"}, as_list=True, timeout=15)
+        except AmiError as exc:
+            raise RuntimeError(f"cannot list channels: {exc}") from exc
 
     async def ami_ok(self) -> bool:
         return self.ami.connected.is_set()
@@ -211,6 +189,7 @@ class Engine:
             "web": f"http://{self.settings.web_host}:{self.settings.web_port}",
             "ami": f"{self.settings.ami_host}:{self.settings.ami_port}"})
         tasks = [migrating, asyncio.create_task(self.ami.run()), asyncio.create_task(self.writer.run()),
+                 asyncio.create_task(self.recovery.run()),
                  asyncio.create_task(self.shifts.run()), asyncio.create_task(self.webhooks.run())]
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

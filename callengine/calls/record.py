@@ -7,10 +7,12 @@ from datetime import datetime, timezone
 from typing import Any
 
 from callengine.calls.numbers import is_withheld, to_e164
+from callengine.telephony import dialplan
 
 ANSWERED = "answered"
 ABANDONED = "abandoned"      # hung up while waiting in the queue
 ENDED_IN_IVR = "ended_in_ivr"  # hung up before reaching the queue
+FAILED = "failed"            # reached the emergency context but never got as far as the recording
 
 Event = dict[str, str]
 
@@ -76,9 +78,10 @@ def event_time(event: Event, fallback: datetime) -> datetime:
 
 
 def is_emergency(events: Sequence[Event]) -> bool:
-    """Only calls that went through the 112 context become records."""
+    """Only calls that reached the 112 contexts become records, however they ended."""
     return any(e.get("Event") == "QueueCallerJoin" or
-               (e.get("Event") == "UserEvent" and e.get("UserEvent") == "CallEngineRecording")
+               (e.get("Event") == "UserEvent" and e.get("UserEvent") == dialplan.RECORDING_EVENT) or
+               (e.get("Event") == "Newchannel" and e.get("Context") in dialplan.EMERGENCY_CONTEXTS)
                for e in events)
 
 
@@ -93,14 +96,15 @@ def build_record(linkedid: str, events: Sequence[tuple[datetime, Event]]) -> Cal
     rec = CallRecord(
         linkedid=linkedid, caller=None, caller_raw=caller_channel.get("CallerIDNum", ""), dialed=None,
         started_at=started_at, answered_at=None, ended_at=ended_at, category=None, queue=None,
-        wait_s=None, agent=None, talk_s=None, disposition=ENDED_IN_IVR, hangup_cause=None,
+        wait_s=None, agent=None, talk_s=None, disposition=FAILED, hangup_cause=None,
         hangup_cause_text=None, hangup_by=None, recording=None)
     rec.caller = to_e164(rec.caller_raw)
     rec.caller_status = caller_status(rec.caller_raw, rec.caller)
     joined_at: datetime | None = None
     for at, e in timeline:
         kind = e.get("Event")
-        if kind == "UserEvent" and e.get("UserEvent") == "CallEngineRecording":
+        if kind == "UserEvent" and e.get("UserEvent") == dialplan.RECORDING_EVENT:
+            rec.disposition = ENDED_IN_IVR if rec.disposition == FAILED else rec.disposition
             rec.recording = e.get("Recording") or None
             rec.dialed = e.get("Dialed") or None
             rec.sip_call_id = e.get("Callid") or e.get("CallID") or None

@@ -12,12 +12,10 @@ from typing import Any
 
 from callengine.calls.numbers import to_e164
 from callengine.ivr.config import IvrSettings
+from callengine.telephony import dialplan
 from callengine.telephony.fastagi import AgiChannel
 
 log = logging.getLogger(__name__)
-DONE_VARIABLE = "CE_IVR_DONE"
-PRIORITY_VARIABLE = "CE_PRIORITY"
-CATEGORY_VARIABLE = "CE_CATEGORY"
 ALL_DIGITS = "0123456789*#"
 PRANK_CHECK_TIMEOUT = 0.5
 
@@ -132,10 +130,19 @@ class Ivr:
         return self.settings.priorities.get(key, self.settings.priorities["none"])
 
     async def _hand_to_queue(self, agi: AgiChannel, run: IvrRun) -> None:
-        await agi.set_variable(PRIORITY_VARIABLE, str(self.priority(run)))
+        await agi.set_variable(dialplan.PRIORITY, str(self.priority(run)))
         if run.category:
-            await agi.set_variable(CATEGORY_VARIABLE, run.category)
-        await agi.set_variable(DONE_VARIABLE, "1")
+            await agi.set_variable(dialplan.CATEGORY, run.category)
+        # the dialplan copies these to CEL: a record rebuilt without the engine keeps them
+        await agi.set_variable(dialplan.IVR_NOTES, dialplan.encode_notes(self.cel_notes(run)))
+        await agi.set_variable(dialplan.IVR_DONE, "1")
+
+    def cel_notes(self, run: IvrRun) -> dict[str, str]:
+        notes = {"category": run.category or "", "priority": str(self.priority(run)),
+                 "ivr_path": "/".join(run.path), "ivr_digits": run.digits, "ivr_language": run.language}
+        if run.prank:
+            notes["prank_history"] = "1"
+        return notes
 
     def _record(self, linkedid: str, run: IvrRun) -> None:
         notes: dict[str, Any] = {

@@ -7,11 +7,13 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
+from unittest.mock import ANY
 
 import pytest
 
 from callengine.ivr.config import load_ivr
-from callengine.ivr.flow import ALL_DIGITS, DONE_VARIABLE, PRANK_CHECK_TIMEOUT, Ivr, PrankCheck
+from callengine.ivr.flow import ALL_DIGITS, PRANK_CHECK_TIMEOUT, Ivr, PrankCheck
+from callengine.telephony.dialplan import IVR_DONE as DONE_VARIABLE, IVR_NOTES, decode_notes
 from callengine.telephony.fastagi import AgiChannel, AgiHangup
 
 SETTINGS = load_ivr(Path(__file__).parents[2] / "config" / "ivr.conf")
@@ -33,7 +35,7 @@ def play(name: str, lang: str = "id", barge_in: bool = True) -> tuple[str, ...]:
 
 def queue(priority: int, category: str | None = None) -> Log:
     return [("set", "CE_PRIORITY", str(priority)), *([("set", "CE_CATEGORY", category)] if category else []),
-            ("set", DONE_VARIABLE, "1")]
+            ("set", IVR_NOTES, ANY), ("set", DONE_VARIABLE, "1")]
 
 
 class FakeAgi:
@@ -171,7 +173,7 @@ async def test_second_invalid_digit_goes_to_the_queue_without_category(
     call = await Call(script).run()
     assert [entry for entry in call.agi.log if entry[0] == "play"] == [
         play("greeting"), play(path[1], lang), play(path[2], lang), play("connecting", lang, barge_in=False)]
-    assert call.agi.log[-2:] == queue(5)
+    assert call.agi.log[-3:] == queue(5)
     assert call.note["ivr_path"] == path
     assert call.note["ivr_digits"] == "".join(s for s in script if s)
     assert (call.note["category"], call.note["priority"], call.note["ivr_language"]) == (None, 5, lang)
@@ -246,4 +248,17 @@ async def test_hangup_mid_ivr_still_annotates_the_path(script: list[Step], path:
 async def test_prank_lookup_only_for_a_parseable_caller_id(callerid: str, lookups: list[str]) -> None:
     call = await Call(["1"], callerid=callerid).run()
     assert call.lookups == lookups
-    assert call.agi.log[-3:] == queue(10, "ambulans")
+    assert call.agi.log[-4:] == queue(10, "ambulans")
+
+
+@pytest.mark.parametrize(("script", "is_prank"), [([None, "2"], no_history), (["9", "1"], no_history),
+                                                  (["2"], prankster)])
+async def test_the_notes_for_cel_say_what_the_record_says(script: list[Step], is_prank: PrankCheck) -> None:
+    call = await Call(script, is_prank=is_prank).run()
+    [encoded] = [entry[2] for entry in call.agi.log if entry[:2] == ("set", IVR_NOTES)]
+    cel = decode_notes(encoded)
+    assert "," not in encoded                       # the dialplan would split it into arguments
+    assert (cel["category"] or None) == call.note["category"] and int(cel["priority"]) == call.note["priority"]
+    assert cel["ivr_path"].split("/") == call.note["ivr_path"]
+    assert (cel["ivr_digits"], cel["ivr_language"]) == (call.note["ivr_digits"], call.note["ivr_language"])
+    assert ("prank_history" in cel) == call.note.get("prank_history", False)

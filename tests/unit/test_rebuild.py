@@ -49,8 +49,37 @@ def test_only_calls_ended_since_the_cutoff_and_bad_lines_are_skipped(tmp_path: P
 
 
 def test_a_call_that_never_reached_the_emergency_context_is_not_a_record() -> None:
-    rows = [r for r in read_cel(CEL)["1795447353.0"] if r["appname"] not in ("MixMonitor", "Queue")]
+    rows = [{**r, "context": "calltakers"} for r in read_cel(CEL)["1795447353.0"]]
     assert record_from_cel("1795447353.0", rows, RECORDINGS) is None
+
+
+def test_a_call_that_failed_before_its_recording_is_a_record_with_its_cause() -> None:
+    """A trunk call whose Answer() failed: CHAN_START, ANSWER, HANGUP (cause 127) and no more."""
+    rows = [r for r in read_cel(CEL)["1795447353.0"] if r["uniqueid"] == "1795447353.0" and
+            r["eventtype"] in ("CHAN_START", "ANSWER", "HANGUP", "CHAN_END", "LINKEDID_END")]
+    rows = [{**r, "extra": '{"hangupcause":127,"hangupsource":"","dialstatus":""}'} if r["eventtype"] == "HANGUP"
+            else r for r in rows]
+    record = record_from_cel("1795447353.0", rows, RECORDINGS)
+    assert record is not None
+    assert (record.disposition, record.hangup_cause, record.recording, record.queue) == ("failed", 127, None, None)
+    assert record.caller == "+6281234567890"
+
+
+def test_the_dialplan_user_events_give_the_dialed_number_and_the_ivr_outcome() -> None:
+    linkedid = "1795447358.21"
+    rows = read_cel(CEL)[linkedid]
+    start = rows[0]
+    user = [{**start, "eventtype": "CallEngineCall", "appname": "CELGenUserEvent",
+             "extra": '{"extra":"dialed=112&callid=abc%40127.0.0.2"}'},
+            {**start, "eventtype": "CallEngineIvr", "appname": "CELGenUserEvent",
+             "extra": '{"extra":"category=kebakaran&priority=10&ivr_path=greeting%2Fconnecting&ivr_digits=2'
+                      '&ivr_language=id"}'}]
+    record = record_from_cel(linkedid, [start, *user, *rows[1:]], RECORDINGS)
+    assert record is not None
+    assert (record.dialed, record.sip_call_id, record.category) == ("112", "abc@127.0.0.2", "kebakaran")
+    assert record.ivr == {"ivr_path": ["greeting", "connecting"], "ivr_digits": "2", "ivr_language": "id",
+                          "priority": 10, "rebuilt_from": "cel"}
+    assert record.ghost is False
 
 
 def shifted(days: float, tag: str) -> str:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -85,9 +86,18 @@ async def test_ivr_notes_land_on_the_record() -> None:
 
 
 async def test_a_call_that_never_reached_the_112_context_makes_no_record() -> None:
-    events = [e for e in transcript("abandoned_no_engine.ami")
+    events = [{**e, "Context": "calltakers"} for e in transcript("abandoned_no_engine.ami")
               if e["Event"] in ("Newchannel", "Hangup")]
     assert await replay(events) == []
+
+
+async def test_a_trunk_call_that_failed_before_its_recording_is_recorded_as_failed() -> None:
+    """Answer() failed (e.g. a body Asterisk could not take): the channel lived 2 ms."""
+    events = [{**e, "Cause": "127", "Cause-txt": "Interworking, unspecified"} if e["Event"] == "Hangup" else e
+              for e in transcript("abandoned_no_engine.ami") if e["Event"] in ("Newchannel", "Hangup")]
+    [record] = await replay(events)
+    assert (record.disposition, record.hangup_cause, record.recording) == ("failed", 127, None)
+    assert record.caller_raw == "sipp"                 # who it was: the one to call back
 
 
 async def test_hangup_before_the_queue_is_ended_in_ivr() -> None:
@@ -108,7 +118,7 @@ async def test_sweep_finishes_calls_whose_channels_vanished_while_ami_was_away()
     for event in events[:cut]:
         await tracker.on_event(event)
     assert records == []
-    await tracker.sweep(active_linkedids=[])
+    await tracker.sweep([], listed_at=time.monotonic())
     assert len(records) == 1 and records[0].disposition == ABANDONED
     assert tracker.live == {}
 

@@ -1,0 +1,29 @@
+"""The contract between dialplan/extensions.conf and the engine, in one place: channel
+variables the IVR sets, user events the dialplan raises (to AMI and to CEL), and the contexts
+a 112 call passes through. Change a name here and in the dialplan together."""
+from __future__ import annotations
+
+from urllib.parse import parse_qsl, urlencode
+
+# Channel variables the IVR sets for the dialplan.
+IVR_DONE = "CE_IVR_DONE"          # "1": the IVR finished; spares the caller the fallback greeting
+PRIORITY = "CE_PRIORITY"          # queue priority of the caller
+CATEGORY = "CE_CATEGORY"          # the category chosen in the menu
+IVR_NOTES = "CE_IVR_NOTES"        # the IVR's outcome, encoded by encode_notes(), copied to CEL
+
+# Contexts every call from the telco trunk enters: reaching one makes a call a 112 call.
+EMERGENCY_CONTEXTS = frozenset({"from-trunk", "emergency"})
+
+# UserEvent (AMI) and CELGenUserEvent (CEL) names.
+RECORDING_EVENT = "CallEngineRecording"  # AMI: recording, dialed number, Call-ID
+CALL_CEL_EVENT = "CallEngineCall"        # CEL: dialed number and Call-ID, before Answer()
+IVR_CEL_EVENT = "CallEngineIvr"          # CEL: the IVR's notes, once it finished
+
+
+def encode_notes(notes: dict[str, str]) -> str:
+    """URL-encoded: the dialplan splits application arguments on commas and strips quotes."""
+    return urlencode(notes)
+
+
+def decode_notes(text: str) -> dict[str, str]:
+    return dict(parse_qsl(text, keep_blank_values=True))
