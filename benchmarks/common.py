@@ -1,12 +1,10 @@
-"""What the benchmarks share: progress lines, nearest-rank percentiles, Markdown rows, the
-loopback-only network namespace, and sipp on the trunk address placing a load of 112 calls.
-The lab itself (Asterisk, engine, sipp scenario) is the integration tests' own."""
+"""What the benchmarks share: progress lines, nearest-rank percentiles, Markdown rows and the
+loopback-only network namespace. The lab itself (Asterisk, engine, sipp scenario and load)
+is the integration tests' own."""
 from __future__ import annotations
 
 import math
 import os
-import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -14,7 +12,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "tests" / "integration"), str(Path(__file__).resolve().parent)]
 
-from lab import Lab, loopback_only  # noqa: E402
+from lab import loopback_only  # noqa: E402
 
 T0 = time.monotonic()
 
@@ -43,18 +41,3 @@ def enter_loopback_namespace() -> None:
         sys.exit("still not loopback-only inside the new network namespace")
     os.execvp("unshare", ["unshare", "--net", "env", "CALLENGINE_NETNS=1", "bash", "-c",
                           'ip link set lo up && exec "$@"', "bash", sys.executable, *sys.argv])
-
-
-def sipp_load(lab: Lab, folder: Path, name: str, scenario: str, calls: int, rate: float, limit: int,
-              *options: str) -> subprocess.Popen[bytes]:
-    """`calls` calls at `rate`/s from the trunk address 127.0.0.2, at most `limit` at once;
-    failed calls go to {name}-errors.log. Runs in the background: the caller waits on it."""
-    path = folder / f"{name}.xml"
-    path.write_text(scenario)
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.2", 0))
-        port = sock.getsockname()[1]
-    command = ["sipp", "-sf", str(path), "-i", "127.0.0.2", "-p", str(port), "-r", str(rate), "-rp", "1000",
-               "-m", str(calls), "-l", str(limit), "-nostdin", *options,
-               "-trace_err", "-error_file", str(folder / f"{name}-errors.log"), lab.sip]
-    return subprocess.Popen(command, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -4,7 +4,7 @@ to the same bots in the same run. Figures and method: benchmarks/README.md.
 
 One real Asterisk with the project's config and the real engine (IVR over FastAGI, shift keeper
 managing queue 112). Callers are sipp on the trunk address 127.0.0.2; call takers are pjsua2 bots
-in worker processes (benchmarks/taker_pool.py). All timing comes from Asterisk's AMI event
+in worker processes (callengine/bots/pool.py). All timing comes from Asterisk's AMI event
 timestamps, so the measuring process's own latency does not enter the figures.
 
 Runs in a private loopback-only network namespace (re-executes itself under `unshare --net`),
@@ -28,14 +28,14 @@ from dataclasses import dataclass, field
 from itertools import count
 from pathlib import Path
 
-from common import enter_loopback_namespace, percentile, progress, row, sipp_load  # first: puts tests/ on the path
+from common import enter_loopback_namespace, percentile, progress, row  # first: puts tests/ on the path
 
 from callengine.config import DEFAULT_CONFIG, load_settings
 from callengine.pbx.process import Asterisk
 from callengine.pbx.render import render
 from lab import AmiWatcher, EngineProcess, Lab, free_port, write_config
-from sipp import scenario
-from taker_pool import Behaviour, TakerPool
+from sipp import scenario, sipp_load
+from callengine.bots.pool import Behaviour, TakerPool
 
 BENCH_CONTEXT = "ce-bench"  # added over AMI for the baseline, in memory only
 RINGING = "5"               # ChannelState of an outgoing channel once the phone sent 180

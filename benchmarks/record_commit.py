@@ -29,12 +29,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from common import percentile, progress, row, sipp_load  # first: puts tests/ on the path
+from common import percentile, progress, row  # first: puts tests/ on the path
 
 from callengine.tickets.store import TicketStore
 from lab import EngineProcess, Lab, free_port
 from pg import PostgresServer
-from sipp import scenario
+from sipp import scenario, sipp_load
 
 TICK = os.sysconf("SC_CLK_TCK")
 TARGET_P99_MS = 100.0

@@ -140,6 +140,20 @@ class EngineProcess:
         return self.wait_line(lambda e: e.get("msg") == msg and all(e.get(k) == v for k, v in fields.items()),
                               f"{msg!r} {fields}", timeout, start)
 
+    def wait_count(self, msg: str, count: int, timeout: float = 30, key: str = "linkedid",
+                   **fields: Any) -> set[Any]:
+        """Wait until `count` distinct values of `key` were logged with this message and fields."""
+        def seen() -> set[Any]:
+            return {e.get(key) for e in self.lines if e.get("msg") == msg and
+                    all(e.get(k) == v for k, v in fields.items())}
+        with self.changed:
+            if not self.changed.wait_for(lambda: len(seen()) >= count or not self.alive(), timeout):
+                raise TimeoutError(f"engine logged {msg!r} for {len(seen())} of {count}; last lines: {self.lines[-8:]}")
+            found = seen()
+        if len(found) < count:
+            raise AssertionError(f"engine exited after {len(found)} of {count} {msg!r}; last lines: {self.lines[-8:]}")
+        return found
+
     def wait_taker_ready(self, account: str, timeout: float = 15, start: int = 0) -> dict[str, Any]:
         """The shift keeper has `account` in the queue unpaused: it joined registered, or it
         joined paused and was unpaused when its softphone registered (which comes first is a race)."""
@@ -222,6 +236,16 @@ class AmiWatcher:
                 raise TimeoutError(f"Asterisk never sent {name} {fields}")
             return match()  # type: ignore[return-value]
 
+    def wait_count(self, name: str, count: int, timeout: float = 30, **fields: str) -> list[dict[str, str]]:
+        """Wait until Asterisk sent `count` events of this name with these fields; all of them."""
+        def matches() -> list[dict[str, str]]:
+            return [e for e in self.events if e.get("Event") == name and
+                    all(e.get(k) == v for k, v in fields.items())]
+        with self.changed:
+            if not self.changed.wait_for(lambda: len(matches()) >= count, timeout):
+                raise TimeoutError(f"Asterisk sent {len(matches())} of {count} {name} {fields}")
+            return matches()
+
     def close(self) -> None:
         self.sock.close()
 
@@ -249,8 +273,9 @@ class Lab:
     def password(self, account: str) -> str:
         return load_secrets(self.settings)[account]
 
-    def engine(self) -> EngineProcess:
-        engine = EngineProcess(self.config_file).start()
+    def engine(self, config_file: Path | None = None) -> EngineProcess:
+        """`callengine run` on the lab's config (or another, e.g. one with AMI behind a proxy)."""
+        engine = EngineProcess(config_file or self.config_file).start()
         self.engines.append(engine)
         return engine
 

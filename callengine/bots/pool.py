@@ -1,4 +1,4 @@
-"""Call-taker bots for benchmarks, spread over processes: this pjsua build holds 8 accounts and
+"""Call-taker bots for tests, drills and benchmarks, spread over processes: this pjsua build holds 8 accounts and
 4 call legs per process, so each process runs at most 4 takers, one call each at a time.
 
 Every taker answers after `answer_delay` (sending 180 first, so Asterisk sees the phone ring),
