@@ -163,3 +163,24 @@ def test_the_recording_is_the_whole_call_its_copy_plays_and_its_checksum_matches
                              str(copy)], capture_output=True, text=True, check=True)
     assert abs(float(probed.stdout) - facts["duration_s"]) < 0.2      # the copy decodes, whole
     assert max(facts["waveform"]) == 1.0 and len(facts["waveform"]) > 50
+
+
+@pytest.mark.parametrize("engine_up", [True, False], ids=["engine-up", "engine-down"])
+def test_a_call_asterisk_fails_to_answer_is_still_recorded_as_failed(lab: Lab, tmp_path: Path, engine_up: bool) -> None:
+    """A multipart body that does not match its boundary: Asterisk answers and hangs up 2 ms
+    later (Answer() fails). The caller could not get through: the one to call back."""
+    import sipp
+
+    engine = lab.engine()
+    if not engine_up:
+        engine.stop()
+    _, body = sipp.multipart("<presence/>")
+    sipp.call(lab, tmp_path, sipp.scenario("081234567890", {"Geolocation": "<cid:loc1@127.0.0.2>"},
+                                           "multipart/mixed;boundary=not-b1", body, hold_ms=10_000, hangs_up=False))
+    if not engine_up:
+        engine = lab.engine()
+    recorded = engine.wait_log("call recorded", timeout=20)
+    [call] = lab.calls()
+    assert call["linkedid"] == recorded["linkedid"]
+    assert (call["caller"], call["disposition"], call["recording"]) == ("+6281234567890", "failed", None)
+    assert call["hangup_cause"] not in (None, 16) and call["source"] == ("ami" if engine_up else "cel")
