@@ -21,7 +21,7 @@ from callengine.audio.prompts import durations
 from callengine.audio.recordings import RecordingError, process_recording
 from callengine.ivr.config import load_ivr
 from callengine.ivr.flow import Ivr
-from callengine.location.desk import LocationDesk
+from callengine.location.desk import LocationDesk, from_trunk
 from callengine.queueing.roster import RosterFile
 from callengine.queueing.shifts import ShiftKeeper
 from callengine.telephony.ami import AmiClient, AmiError
@@ -92,7 +92,11 @@ class Engine:
             return
         call_id = message.header("call-id")
         if message.method == "INVITE" and call_id:
-            log.debug("INVITE captured", extra={"sip_call_id": call_id})
+            log.debug("INVITE captured", extra={"sip_call_id": call_id, "source": packet.source})
+            # Location headers are the telco's word: from anyone else (refused callers,
+            # Asterisk's own INVITEs to call takers) they are ignored, not even kept.
+            if not from_trunk(packet.source, self.settings.trunk_match):
+                return
             self.desk.invite(call_id, message.header("geolocation"), message.header("content-type"), message.body,
                              message.header("p-access-network-info"))
 

@@ -10,10 +10,13 @@ Bad input is logged with its reason and dropped; the call is never held up by it
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from callengine.calls.record import CallRecord
@@ -104,6 +107,23 @@ class LocationDesk:
         cutoff = time.monotonic() - SIP_TTL_S
         for call_id in [k for k, v in self.from_sip.items() if v.seen < cutoff]:
             del self.from_sip[call_id]
+
+
+def from_trunk(source: str, trunk: Sequence[str]) -> bool:
+    """Whether a captured SIP message was sent from a trunk address (`[trunk] match`). Only the
+    telco vouches for PIDF-LO and P-Access-Network-Info; anyone else can write them."""
+    try:
+        address = ipaddress.ip_address(source)
+    except ValueError:  # no source in the capture: not known to be the trunk
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    return any(address in network for network in _networks(tuple(trunk)))
+
+
+@lru_cache(maxsize=8)
+def _networks(trunk: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(entry, strict=False) for entry in trunk)
 
 
 def location_from_json(data: dict[str, Any]) -> Location:

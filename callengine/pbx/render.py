@@ -14,6 +14,7 @@ MODULE_DIRS = (Path("/usr/lib/asterisk/modules"), Path("/usr/lib/x86_64-linux-gn
                Path("/usr/lib64/asterisk/modules"))
 SYSTEM_DATA = Path("/usr/share/asterisk")
 _PLACEHOLDER = re.compile(r"@([A-Z_]+)@")
+_SECTION = re.compile(r"^\[([^\]]+)\]", re.MULTILINE)
 SUPERVISOR_PENALTY = 10  # supervisors ring only once the overflow rule lifts QUEUE_MAX_PENALTY to this
 RUNTIME_DIRS = ("etc", "lib", "data/agi-bin", "data/sounds", "spool", "run", "log/cdr-csv", "log/cel-custom", "cache")
 
@@ -57,6 +58,7 @@ def placeholders(settings: Settings, secrets: dict[str, str]) -> dict[str, str]:
         "HEP_PASSWORD": secrets["hep"],
         "TRUNK_ADDRESS": settings.trunk_match[0].split("/")[0],
         "TRUNK_MATCH": "\n".join(f"match = {m}" for m in settings.trunk_match),
+        "TRUNK_PERMIT": ",".join(settings.trunk_match),
         "EMERGENCY_EXTENSIONS": numbers,
         "QUEUE": settings.queue,
         "QUEUE_STRATEGY": settings.queue_strategy,
@@ -87,6 +89,10 @@ def _member(person: Person, penalty: int) -> str:
 
 def staff_endpoints(settings: Settings, secrets: dict[str, str]) -> str:
     """One PJSIP endpoint, auth and aor per person on the roster (call takers and supervisors)."""
+    taken = _pjsip_sections(settings) & set(settings.roster.people)
+    if taken:
+        raise RenderError(f"{settings.roster_file}: account name(s) {', '.join(sorted(taken))} are PJSIP "
+                          "sections of pjsip.conf (or Asterisk's anonymous endpoint): rename them")
     blocks = []
     for p in settings.roster.people.values():
         blocks.append(
@@ -95,6 +101,14 @@ def staff_endpoints(settings: Settings, secrets: dict[str, str]) -> str:
             f"[{p.account}](calltaker-auth)\nusername = {p.account}\npassword = {secrets[p.account]}\n\n"
             f"[{p.account}](calltaker-aor)\n")
     return f"; rendered from {settings.roster_file}\n\n" + "\n".join(blocks)
+
+
+def _pjsip_sections(settings: Settings) -> set[str]:
+    """Names an account must not take: a roster account "trunk" would become the trunk, one
+    named "anonymous" the endpoint Asterisk gives requests from unknown senders."""
+    template = settings.asterisk_templates / "pjsip.conf"
+    names = _SECTION.findall(template.read_text()) if template.exists() else []
+    return {*names, "anonymous"}
 
 
 def render(settings: Settings) -> Path:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import ipaddress
 import logging
 import struct
 from collections.abc import Callable
@@ -20,6 +21,7 @@ log = logging.getLogger(__name__)
 MAGIC = b"HEP3"
 CHUNK_HEADER = struct.Struct("!HHH")   # vendor id, type id, length (chunk header included)
 PAYLOAD, CORRELATION, AUTH_KEY, PROTOCOL, SECONDS, MICROS = 0x000F, 0x0011, 0x000E, 0x000B, 0x0009, 0x000A
+SOURCE_V4, SOURCE_V6 = 0x0003, 0x0005
 SIP = 1
 
 
@@ -34,6 +36,7 @@ class HepPacket:
     auth_key: str
     timestamp: float
     payload: bytes
+    source: str = ""   # the sender's address as Asterisk saw it ("" if the packet has none)
 
 
 def parse_hep3(data: bytes) -> HepPacket:
@@ -60,7 +63,15 @@ def parse_hep3(data: bytes) -> HepPacket:
     return HepPacket(protocol=chunks.get(PROTOCOL, b"\0")[0], timestamp=seconds + micros / 1e6,
                      correlation_id=chunks.get(CORRELATION, b"").decode("utf-8", "replace").rstrip("\0"),
                      auth_key=chunks.get(AUTH_KEY, b"").decode("utf-8", "replace").rstrip("\0"),
-                     payload=chunks[PAYLOAD])
+                     payload=chunks[PAYLOAD], source=_source(chunks))
+
+
+def _source(chunks: dict[int, bytes]) -> str:
+    """The packet's source address: who sent the SIP message (the trunk or anyone else)."""
+    for kind, size in ((SOURCE_V4, 4), (SOURCE_V6, 16)):
+        if len(chunks.get(kind, b"")) == size:
+            return str(ipaddress.ip_address(chunks[kind]))
+    return ""
 
 
 class HepListener(asyncio.DatagramProtocol):
