@@ -3,10 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing
-import os
 import signal
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from datetime import timedelta
 
@@ -19,6 +16,7 @@ from callengine.clock import Clock, SystemClock
 from callengine.config import Settings, load_secrets
 from callengine.audio.prompts import durations
 from callengine.audio.recordings import RecordingError, process_recording
+from callengine.audio.worker import recording_workers
 from callengine.ivr.config import load_ivr
 from callengine.ivr.flow import Ivr
 from callengine.location.desk import LocationDesk, from_trunk
@@ -61,10 +59,7 @@ class Engine:
             list_channels=self.list_channels, connected=self.ami.connected, known=self.store.known_linkedids,
             pending=lambda: self.writer.waiting() | self.locating, submit=self.writer.submit, clock=self.clock)
         self.tracker.recover = self.recovery.recover
-        # Recordings are decoded and encoded in two low-priority processes: in a surge of calls
-        # the IVR's event loop must keep the CPU (and the GIL), or callers overrun the IVR budget.
-        self.audio_worker = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"),
-                                                initializer=os.nice, initargs=(10,))
+        self.audio_worker = recording_workers()
         self.webhooks = WebhookSink(settings.webhook_urls, load_secrets(settings)["webhook"])
         roster = RosterFile(settings.roster_file, settings.timezone, settings.roster)
         self.shifts = ShiftKeeper(roster, settings.queue, AmiQueues(self.ami), self.clock, self.alert)

@@ -119,7 +119,8 @@ class EngineProcess:
         self.proc = subprocess.Popen([sys.executable, "-m", "callengine", "--config", str(self.config_file), "run",
                                       "--log-level", "DEBUG"],
                                      stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
-                                     env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                                     env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                                     start_new_session=True)   # its own group, as a terminal's Ctrl-C sees it
         threading.Thread(target=self._read, args=(self.proc,), daemon=True).start()
         self.wait_log("AMI connected", timeout=20)
         return self
