@@ -5,7 +5,8 @@ It reconciles instead of reacting to single events: at every shift boundary, on 
 who the queue has and closes the gap. Reconciling twice changes nothing, so a missed
 event or a restarted Asterisk costs one pass, never a wrong queue.
 
-Rules: the incoming shift joins at once (paused while its softphone is not registered);
+Rules: the incoming shift joins at once (paused while its softphone is not registered, and
+paused again whenever it unregisters);
 the outgoing shift leaves only when its call in hand is over; if nobody of the incoming
 shift is registered, the outgoing shift stays and the supervisors are alerted.
 """
@@ -73,10 +74,7 @@ class ShiftKeeper:
         for account in sorted(wanted - current.keys()):
             await self._join(roster, account, online)
         for account in sorted(wanted & current.keys()):
-            member = current[account]
-            if member.paused and member.reason == UNREGISTERED and account in online:
-                await self.pbx.pause(self.queue, account, False, "")
-                log.info("call taker registered; unpaused", extra={"account": account, "queue": self.queue})
+            await self._follow_registration(current[account], account in online)
         leaving = sorted(current.keys() - wanted)
         if leaving and not wanted & online:
             await self._alert_once(("absent", duty.day, duty.shift), "shift_absent",
@@ -86,6 +84,17 @@ class ShiftKeeper:
         for account in leaving:
             await self._leave(current[account], duty)
         return duty
+
+    async def _follow_registration(self, member: Member, registered: bool) -> None:
+        """Paused while the softphone is not registered (at join, and whenever it unregisters
+        later), unpaused when it is back; a pause of a person's own is never touched."""
+        if member.paused and member.reason == UNREGISTERED and registered:
+            await self.pbx.pause(self.queue, member.account, False, "")
+            log.info("call taker registered; unpaused", extra={"account": member.account, "queue": self.queue})
+        elif not member.paused and not registered and not member.in_call:
+            await self.pbx.pause(self.queue, member.account, True, UNREGISTERED)
+            log.warning("call taker's softphone unregistered; paused",
+                        extra={"account": member.account, "queue": self.queue})
 
     async def _join(self, roster: Roster, account: str, online: set[str]) -> None:
         person = roster.people[account]

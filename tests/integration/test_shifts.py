@@ -312,3 +312,19 @@ def test_a_call_taker_added_by_reload_while_a_call_goes_on(bots, call_taker, lab
         assert record["disposition"] == "answered" and record["agent"] == "taker1"
     finally:
         newcomer.close()
+
+
+def test_a_call_taker_whose_softphone_unregisters_is_paused_until_it_registers_again(bots, lab: Lab) -> None:
+    engine = lab.engine()
+    taker = bots.call_taker("taker1", lab.password("taker1"), lab.sip)
+    try:
+        taker.wait_registered(10)
+        engine.wait_taker_ready("taker1")
+        mark = len(engine.lines)
+        taker.unregister()
+        engine.wait_log("call taker's softphone unregistered; paused", account="taker1", start=mark, timeout=20)
+        [main, _] = queue_status(lab)["queues"]  # type: ignore[misc]
+        [member] = [m for m in main["members"] if m["account"] == "taker1"]
+        assert (member["paused"], member["reason"], member["registered"]) == (True, "tidak-terdaftar", False)
+    finally:
+        taker.close()

@@ -110,6 +110,33 @@ async def test_unregistered_incoming_is_added_paused_and_unpaused_on_registratio
     assert set(queue.members) == {"taker2"} and not queue.members["taker2"].paused
 
 
+async def test_a_softphone_that_unregisters_is_paused_until_it_is_back(setup) -> None:  # type: ignore[no-untyped-def]
+    keeper, queue, clock, alerts, _ = setup
+    queue.online = {"taker1"}
+    await keeper.reconcile()
+    assert not queue.members["taker1"].paused
+    queue.online.clear()                                  # the softphone unregistered (or its contact expired)
+    await keeper.reconcile()
+    assert queue.members["taker1"].paused and queue.members["taker1"].reason == UNREGISTERED
+    queue.online.add("taker1")
+    await keeper.reconcile()
+    assert not queue.members["taker1"].paused
+
+
+async def test_a_member_in_a_call_or_on_a_break_is_not_paused_for_unregistering(setup) -> None:  # type: ignore[no-untyped-def]
+    keeper, queue, clock, alerts, _ = setup
+    queue.online = {"taker1"}
+    await keeper.reconcile()
+    queue.members["taker1"] = replace(queue.members["taker1"], in_call=True)
+    queue.online.clear()
+    await keeper.reconcile()
+    assert not queue.members["taker1"].paused
+    await queue.pause("112", "taker1", True, "istirahat")
+    queue.members["taker1"] = replace(queue.members["taker1"], in_call=False)
+    await keeper.reconcile()
+    assert queue.members["taker1"].reason == "istirahat"
+
+
 async def test_a_human_pause_is_never_lifted_by_the_keeper(setup) -> None:  # type: ignore[no-untyped-def]
     keeper, queue, clock, alerts, _ = setup
     queue.online = {"taker1"}
