@@ -51,6 +51,13 @@ class Spool:
                         continue
         return found
 
+    def reject(self, record: CallRecord) -> None:
+        """A record the database answers but refuses (bad data): kept for a human, out of the way."""
+        with self.rejected.open("a", encoding="utf-8") as out:
+            out.write(json.dumps(record.to_json(), ensure_ascii=False) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+
     def pending(self) -> bool:
         return self.path.exists() or self.draining.exists()
 
@@ -159,7 +166,8 @@ class RecordWriter:
         return True
 
     async def replay(self) -> int:
-        """Write spooled records back; stop at the first refusal (the database is still away)."""
+        """Write spooled records back; stop at the first refusal while the database is away. A
+        record the database answers and still refuses is set aside, never blocking the rest."""
         records = self.spool.take()
         if not records:
             self.spool.done()
@@ -168,8 +176,13 @@ class RecordWriter:
         for index, record in enumerate(records):
             try:
                 ticket = await self.store.save_call(record)
-            except Exception as exc:  # still down: keep the rest (and this one) for the next round
-                log.warning("spool replay paused: %s", exc)
+            except Exception as exc:  # driver errors vary by backend: is it the database or the record?
+                if await self.store.ping():
+                    self.spool.reject(record)
+                    log.error("call record refused by the database; kept in %s", self.spool.rejected,
+                              extra={"linkedid": record.linkedid, "error": str(exc)})
+                    continue
+                log.warning("spool replay paused: %s", exc)   # still down: keep the rest for the next round
                 self.spool.keep(records[index:])
                 return index
             if ticket is not None:

@@ -146,6 +146,31 @@ def _running(server) -> bool:  # type: ignore[no-untyped-def]
     return (server.data / "postmaster.pid").exists()
 
 
+async def test_a_record_the_database_refuses_is_set_aside_and_the_rest_replayed(database_url: str,
+                                                                                tmp_path: Path) -> None:
+    store = await stored(database_url)
+    writer = RecordWriter(store, Spool(tmp_path / "records.jsonl"))
+    try:
+        writer.spool.append(record("good.1"))
+        writer.spool.append(record("bad", caller="+62" + "8" * 40))   # longer than its column
+        writer.spool.append(record("good.2"))
+        if database_url.startswith("sqlite"):              # SQLite keeps any length: refuse another way
+            store.save_call = _refusing(store.save_call, "bad")  # type: ignore[method-assign]
+        await writer.replay()
+        assert sorted(c.linkedid for c in await store.list_calls()) == ["good.1", "good.2"]
+        assert not writer.spool.pending() and '"linkedid": "bad"' in writer.spool.rejected.read_text()
+    finally:
+        await store.close()
+
+
+def _refusing(save, linkedid: str):  # type: ignore[no-untyped-def]
+    async def save_call(rec: CallRecord):  # type: ignore[no-untyped-def]
+        if rec.linkedid == linkedid:
+            raise ValueError("value refused by the database")
+        return await save(rec)
+    return save_call
+
+
 def test_a_torn_spool_line_is_kept_for_a_human(tmp_path: Path) -> None:
     spool = Spool(tmp_path / "records.jsonl")
     spool.append(record("ok.1"))
