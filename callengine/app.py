@@ -11,7 +11,7 @@ from aiohttp import web
 
 from callengine.calls.recovery import REBUILD_WINDOW, CallRecovery
 from callengine.calls.record import CallRecord
-from callengine.calls.tracker import CallTracker
+from callengine.calls.tracker import KEPT_EVENTS, CallTracker
 from callengine.clock import Clock, SystemClock
 from callengine.config import Settings, load_secrets
 from callengine.audio.prompts import durations
@@ -21,7 +21,7 @@ from callengine.ivr.config import load_ivr
 from callengine.ivr.flow import Ivr
 from callengine.location.desk import LocationDesk, from_trunk
 from callengine.queueing.roster import RosterFile
-from callengine.queueing.shifts import ShiftKeeper
+from callengine.queueing.shifts import WAKING_EVENTS, ShiftKeeper
 from callengine.telephony.ami import AmiClient, AmiError
 from callengine.telephony.fastagi import AgiChannel, FastAgiServer
 from callengine.telephony.hep import HepListener, HepPacket, listen
@@ -51,7 +51,7 @@ class Engine:
         self.fastagi = FastAgiServer(settings.fastagi_host, settings.fastagi_port, {"ivr": self.ivr_session})
         self.ami = AmiClient(settings.ami_host, settings.ami_port, settings.ami_user,
                              load_secrets(settings)["ami"], on_event=self.on_event,
-                             on_connected=self.on_ami_connected)
+                             on_connected=self.on_ami_connected, events=KEPT_EVENTS | WAKING_EVENTS)
         self.background: set[asyncio.Task[None]] = set()
         self.locating: set[str] = set()   # finished calls between tracker and writer
         self.recovery = CallRecovery(
