@@ -77,6 +77,7 @@ class Engine:
                         extra={"linkedid": record.linkedid})
         await self.writer.submit(record)
         self.locating.discard(record.linkedid)
+        self.recovery.hint()
 
     def on_sip(self, packet: HepPacket) -> None:
         """A SIP message Asterisk handled; an INVITE from the trunk may say where the caller is."""

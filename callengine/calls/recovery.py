@@ -5,8 +5,9 @@ follows it to its end and builds its record from CEL, which saw it whole), finis
 whose channels vanished meanwhile, and rebuilds from CEL every call that ended unseen. While
 connected it keeps looking: every few seconds it reads what CEL appended and rebuilds any
 ended call that neither the tracker nor the store knows, and it lists Asterisk's channels to
-finish any call whose end it missed. Records are written once: the writer is idempotent on
-Linkedid, and a call the tracker or writer still holds is never rebuilt beside it.
+finish any call whose end it missed. A call ending is a hint to read CEL's tail sooner.
+Records are written once: the writer is idempotent on Linkedid, and a call the tracker or
+writer still holds is never rebuilt beside it.
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ REBUILD_WINDOW = timedelta(days=7)   # how far back CEL is searched on connect
 CHECK_INTERVAL_S = 10.0              # how often CEL's tail and Asterisk's channels are looked at
 CEL_END_WAIT_S = 3.0                 # how long a call's end may take to reach CEL after its Hangup
 CEL_MARGIN = timedelta(seconds=30)   # slack on a call's known start when its CEL lines are read
+HINT_PACE_S = 1.0                    # at most one look a second, however many calls end
 SETTLING = timedelta(seconds=2)      # a periodic look leaves younger calls to their own events
 
 
@@ -49,6 +51,7 @@ class CallRecovery:
         self.interval_s = interval_s
         self.tail = CelTail(cel_path)
         self.connected = connected          # AMI's: the periodic look pauses while it is down
+        self.hinted = asyncio.Event()
 
     async def recover(self, linkedid: str, since: datetime) -> CallRecord | None:
         """The record of one call from CEL, once Asterisk wrote its end (a moment after the
@@ -74,14 +77,28 @@ class CallRecovery:
         self.tail.skip_to_end()          # the rebuild reads up to here and further
         await self.rebuild(self.clock.now() - REBUILD_WINDOW)
 
+    def hint(self) -> None:
+        """A call just ended: a good moment to look at CEL's tail before the next round."""
+        self.hinted.set()
+
     async def run(self) -> None:
-        """The periodic look at CEL's tail and Asterisk's channels while AMI is up."""
+        """The periodic look at CEL's tail and Asterisk's channels while AMI is up, sooner
+        after a hint (at most once a second)."""
+        channels_listed = time.monotonic()
         while True:
             await self.connected.wait()
-            await asyncio.sleep(self.interval_s)  # wait-ok: a pace, not a wait for something
+            try:
+                async with asyncio.timeout(self.interval_s):
+                    await self.hinted.wait()
+                await asyncio.sleep(HINT_PACE_S)  # wait-ok: a pace: many calls ending make one look
+            except TimeoutError:
+                pass
+            self.hinted.clear()
             try:
                 await self.check_tail()
-                await self.check_channels(settling=SETTLING)
+                if time.monotonic() - channels_listed >= self.interval_s:   # costlier: on the interval only
+                    channels_listed = time.monotonic()
+                    await self.check_channels(settling=SETTLING)
             except Exception as exc:  # the store or AMI away: the next look tries again
                 log.warning("recovery check failed: %s", str(exc) or type(exc).__name__)
 
