@@ -1,8 +1,10 @@
 """Advanced Mobile Location (ETSI TS 103 625): Android ELS over HTTPS and the AML SMS v1.
 
 The position fields are checked strictly (a wrong position is worse than none). Fields that
-only identify the handset (IMEI, IMSI, model...) are kept raw in `AmlReport.raw`; a device
-number that is not a phone number leaves `number` None rather than losing the position.
+only identify the handset (IMEI, IMSI, model...) are kept raw in `AmlReport.raw`. A report
+must name the caller and carry a position: without both it cannot help anyone find the caller
+(it cannot be matched to a call, or there is nothing to show), so it is refused and the sender
+learns why instead of being told "accepted".
 """
 from __future__ import annotations
 
@@ -15,6 +17,8 @@ from callengine.location.model import Location, LocationError, decimal
 
 MAX_FIELDS = 64
 MAX_VALUE = 256
+# NUL and other control characters have no place in any AML field (PostgreSQL cannot even store NUL).
+_CONTROL = frozenset(chr(c) for c in (*range(32), 127))
 # ELS location_source → our method; "unknown" means no method.
 _HTTP_METHODS = {"gps": "gnss", "gnss": "gnss", "wifi": "wifi", "cell": "cell", "unknown": None}
 # AML SMS pm: G GNSS, W Wi-Fi, C cell, N none (no position).
@@ -30,8 +34,8 @@ class AmlError(LocationError):
 
 @dataclass(frozen=True)
 class AmlReport:
-    number: str | None  # the caller, E.164
-    location: Location | None  # None when the handset had no fix
+    number: str  # the caller, E.164
+    location: Location
     method: str | None
     time: datetime | None  # when the fix was made, UTC
     transport: str  # "http" or "sms"
@@ -39,15 +43,14 @@ class AmlReport:
 
 
 def parse_aml_http(fields: Mapping[str, str]) -> AmlReport:
-    """An Android ELS HTTPS POST (form fields). Every ELS field is optional; present ones must be sound."""
+    """An Android ELS HTTPS POST (form fields): device_number and the position are required,
+    other ELS fields are optional; present ones must be sound."""
     raw = _bounded(fields)
     method = _http_method(raw)
     time = _ms_time(raw, "location_time") or _ms_time(raw, "time")
-    location = None
-    if "location_latitude" in raw or "location_longitude" in raw:
-        location = Location(_coordinate(raw, "location_latitude", 90), _coordinate(raw, "location_longitude", 180),
-                            _radius(raw, "location_accuracy"), "aml", method, time, _http_detail(raw))
-    return AmlReport(to_e164(raw.get("device_number")), location, method, time, "http", raw)
+    location = Location(_coordinate(raw, "location_latitude", 90), _coordinate(raw, "location_longitude", 180),
+                        _radius(raw, "location_accuracy"), "aml", method, time, _http_detail(raw))
+    return AmlReport(_number(raw.get("device_number"), "device_number"), location, method, time, "http", raw)
 
 
 def parse_aml_sms(text: str, sender: str | None = None) -> AmlReport:
@@ -62,14 +65,25 @@ def parse_aml_sms(text: str, sender: str | None = None) -> AmlReport:
         raise AmlError("pm", f"{raw.get('pm')!r} is not one of G, W, C, N")
     method = _SMS_METHODS[raw["pm"]]
     time = _sms_time(raw)
-    location = None
-    if method is not None and raw.get("rd") != "N":  # pm=N or rd=N: the handset had no position
-        detail: dict[str, object] = {k: raw[k] for k in ("ei", "mcc", "mnc") if k in raw}
-        if "lc" in raw:
-            detail["confidence"] = _percent(raw, "lc")
-        location = Location(_coordinate(raw, "lt", 90), _coordinate(raw, "lg", 180), _radius(raw, "rd"),
-                            "aml", method, time, detail)
-    return AmlReport(to_e164(sender), location, method, time, "sms", raw)
+    if method is None or raw.get("rd") == "N":
+        key = "pm" if method is None else "rd"
+        raise AmlError(key, f"{key}=N: the handset had no position")
+    detail: dict[str, object] = {k: raw[k] for k in ("ei", "mcc", "mnc") if k in raw}
+    if "lc" in raw:
+        detail["confidence"] = _percent(raw, "lc")
+    location = Location(_coordinate(raw, "lt", 90), _coordinate(raw, "lg", 180), _radius(raw, "rd"),
+                        "aml", method, time, detail)
+    return AmlReport(_number(sender, "from"), location, method, time, "sms", raw)
+
+
+def _number(raw: str | None, key: str) -> str:
+    if not raw:
+        raise AmlError(key, "missing (the caller's number)")
+    number = to_e164(raw)
+    # str.isdigit() also takes Arabic-Indic or superscript digits: the number must be ASCII.
+    if number is None or not number.isascii():
+        raise AmlError(key, f"{raw[:40]!r} is not a phone number")
+    return number
 
 
 def _http_detail(raw: Mapping[str, str]) -> dict[str, object]:
@@ -112,6 +126,9 @@ def _bounded(fields: Mapping[str, str]) -> dict[str, str]:
     for key, value in fields.items():
         if len(key) > MAX_VALUE or len(value) > MAX_VALUE:
             raise AmlError(key[:40], f"longer than {MAX_VALUE} characters")
+        control = next((c for c in key + value.strip() if c in _CONTROL), None)
+        if control is not None:
+            raise AmlError(key[:40], f"contains the control character 0x{ord(control):02x}")
     # ELS sends unknown values as empty fields (cell_carrier=): empty is absent.
     return {key: value.strip() for key, value in fields.items() if value.strip()}
 

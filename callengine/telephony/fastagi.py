@@ -14,6 +14,7 @@ import asyncio
 import logging
 import math
 import re
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,9 @@ MAX_USAGE_LINES = 200      # a 520 usage text is a few dozen lines; more is a ru
 LISTEN_BACKLOG = 1024      # pending connects the kernel may hold for us
 CLOSE_TIMEOUT = 2.0        # a peer that never reads must not keep a closed session alive
 ESCAPE_DIGITS = frozenset("0123456789*#ABCD")
+REJECT_LOG_INTERVAL = 10.0  # a flood of bad connections is one warning line per interval
+REJECT_LOG_PEERS = 10       # hosts (and reasons) named in that line; the rest are counted
+REJECT_TRACKED = 1000       # distinct hosts (reasons) tallied per interval: a spoofed flood stays small
 
 _STATUS = re.compile(r"(\d{3})([ -])(.*)")
 # The value in parentheses may itself contain parentheses: take everything up to the last ')'.
@@ -91,6 +95,72 @@ def _script_path(raw: str) -> str:
 def _peer(writer: asyncio.StreamWriter) -> str:
     peer = writer.get_extra_info("peername")
     return f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+
+
+def _host(peer: str) -> str:
+    return peer.rsplit(":", 1)[0]
+
+
+class RejectionLog:
+    """Rejected connections as few log lines: the first one at once, with its reason; those that
+    follow within `interval` as one summary line (count, hosts, reasons) at the interval's end.
+    5,000 bad connections in a burst are two lines, not 5,000; a quiet interval resets it."""
+
+    def __init__(self, interval: float = REJECT_LOG_INTERVAL, max_named: int = REJECT_LOG_PEERS) -> None:
+        self.interval, self.max_named = interval, max_named
+        self._count = 0
+        self._hosts: Counter[str] = Counter()
+        self._reasons: Counter[str] = Counter()
+        self._since = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+
+    def add(self, peer: str, reason: str) -> None:
+        if self._timer is None:  # the first of a burst: say it now, in full
+            log.warning("FastAGI session rejected: %s", reason, extra={"peer": peer, "reason": reason})
+            self._start_interval()
+            return
+        self._count += 1
+        _tally(self._hosts, _host(peer))
+        _tally(self._reasons, reason)
+
+    def flush(self) -> None:
+        """The interval's end: log what it counted; a quiet interval ends the burst."""
+        self._timer = None
+        if self._summarise():
+            self._start_interval()
+
+    def close(self) -> None:
+        """The server is stopping: log what is counted, start no new interval."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._summarise()
+
+    def _summarise(self) -> bool:
+        if not self._count:
+            return False
+        elapsed = asyncio.get_running_loop().time() - self._since
+        log.warning("FastAGI sessions rejected: %d more in %.0f s", self._count, elapsed,
+                    extra={"count": self._count, "hosts": self._named(self._hosts),
+                           "reasons": self._named(self._reasons),
+                           "other_hosts": max(0, len(self._hosts) - self.max_named)})
+        self._count = 0
+        self._hosts.clear()
+        self._reasons.clear()
+        return True
+
+    def _start_interval(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._since = loop.time()
+        self._timer = loop.call_later(self.interval, self.flush)
+
+    def _named(self, counts: Counter[str]) -> dict[str, int]:
+        return dict(counts.most_common(self.max_named))
+
+
+def _tally(counts: Counter[str], key: str) -> None:
+    if key in counts or len(counts) < REJECT_TRACKED:
+        counts[key] += 1
 
 
 async def _close(writer: asyncio.StreamWriter) -> None:
@@ -234,7 +304,7 @@ class FastAgiServer:
 
     def __init__(self, host: str, port: int, handlers: Mapping[str, Handler], *,
                  header_timeout: float = 5.0, command_timeout: float = 30.0,
-                 max_line: int = 64 * 1024) -> None:
+                 max_line: int = 64 * 1024, reject_log_interval: float = REJECT_LOG_INTERVAL) -> None:
         self.host, self._port = host, port
         self.handlers = dict(handlers)
         self.header_timeout = header_timeout
@@ -242,6 +312,7 @@ class FastAgiServer:
         self.max_line = max_line
         self.sessions_served = 0    # connections handed to a handler
         self.sessions_rejected = 0  # bad, slow or unroutable connections (not bare probes)
+        self.rejections = RejectionLog(reject_log_interval)
         self._server: asyncio.Server | None = None
         self._sessions: set[asyncio.Task[None]] = set()
 
@@ -273,6 +344,7 @@ class FastAgiServer:
         for task in sessions:
             task.cancel()
         await asyncio.gather(*sessions, return_exceptions=True)
+        self.rejections.close()
         if server is not None:
             await server.wait_closed()
             log.info("FastAGI server stopped", extra={"port": self._port})
@@ -312,7 +384,7 @@ class FastAgiServer:
             return None
         except _Rejected as exc:
             self.sessions_rejected += 1
-            log.warning("FastAGI session rejected: %s", exc, extra={**extra, "reason": str(exc)})
+            self.rejections.add(extra["peer"], str(exc))
             return None
         self.sessions_served += 1
         return channel, handler

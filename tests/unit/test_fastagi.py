@@ -222,6 +222,104 @@ async def test_malformed_header_rejected(make_server: MakeServer,
     assert record.reason == "malformed header line 'GET / HTTP/1.1'"
 
 
+def warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.levelno == logging.WARNING]
+
+
+async def reject(port: int, count: int) -> None:
+    """`count` HTTP probes on the FastAGI port at once, each closed by the server."""
+    peers = [await FakeAsterisk.connect(port, b"GET / HTTP/1.1\r\n\r\n") for _ in range(count)]
+    assert await asyncio.gather(*(peer.read_to_eof() for peer in peers)) == [b""] * count
+    for peer in peers:
+        peer.close()
+
+
+@pytest.mark.asyncio
+async def test_a_burst_of_rejections_is_one_line_at_once_and_one_summary(
+        make_server: MakeServer, caplog: pytest.LogCaptureFixture) -> None:
+    server = await make_server({"ivr": answer_only}, reject_log_interval=3600.0)
+    await reject(server.port, 200)
+    assert server.sessions_rejected == 200
+    [first] = warnings(caplog)                     # the first, at once and in full
+    assert first.reason == "malformed header line 'GET / HTTP/1.1'" and first.peer.startswith("127.0.0.1:")
+    await run_answer_session(server.port)          # a real call is served meanwhile
+    await server.stop()                            # stopping tells what was counted
+    first_again, summary = warnings(caplog)
+    assert first_again is first and summary.count == 199 and summary.hosts == {"127.0.0.1": 199}
+    assert summary.reasons == {"malformed header line 'GET / HTTP/1.1'": 199} and summary.other_hosts == 0
+    assert not errors(caplog)
+
+
+@pytest.mark.asyncio
+async def test_each_interval_is_one_summary_and_a_quiet_one_ends_the_burst(
+        make_server: MakeServer, caplog: pytest.LogCaptureFixture) -> None:
+    server = await make_server({"ivr": answer_only}, reject_log_interval=3600.0)
+    await reject(server.port, 3)
+    server.rejections.flush()                      # the interval's end, as its timer would call it
+    assert [r.getMessage() for r in warnings(caplog)] == [
+        "FastAGI session rejected: malformed header line 'GET / HTTP/1.1'",
+        "FastAGI sessions rejected: 2 more in 0 s"]
+    server.rejections.flush()                      # a quiet interval: nothing to say, the burst ends
+    await reject(server.port, 1)                   # so the next rejection is told at once, in full
+    assert len(warnings(caplog)) == 3 and warnings(caplog)[-1].reason == "malformed header line 'GET / HTTP/1.1'"
+    await server.stop()
+    assert len(warnings(caplog)) == 3
+
+
+@pytest.mark.asyncio
+async def test_the_interval_timer_logs_the_summary(make_server: MakeServer,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    summarised = asyncio.Event()
+    counted = 0
+
+    class Watch(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            nonlocal counted
+            counted += getattr(record, "count", 0)
+            if counted == 4:
+                summarised.set()
+
+    watch = Watch()
+    logging.getLogger(LOGGER).addHandler(watch)
+    try:
+        server = await make_server({"ivr": answer_only}, reject_log_interval=0.2)
+        await reject(server.port, 5)
+        await asyncio.wait_for(summarised.wait(), STEP)
+    finally:
+        logging.getLogger(LOGGER).removeHandler(watch)
+    # Normally one summary of 4; on a slow machine the timer may cut the burst in two intervals.
+    summaries = [r.count for r in warnings(caplog) if hasattr(r, "count")]
+    assert sum(summaries) == 4 and len(summaries) <= 2
+
+
+@pytest.mark.asyncio
+async def test_the_summary_names_a_bounded_number_of_hosts_and_reasons() -> None:
+    from callengine.telephony.fastagi import REJECT_TRACKED, RejectionLog
+
+    rejections = RejectionLog(interval=3600.0, max_named=3)
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    keep = Keep()
+    logging.getLogger(LOGGER).addHandler(keep)
+    try:
+        rejections.add("10.0.0.1:4000", "first")
+        for i in range(3000):                      # a spoofed flood: every connection from another host
+            rejections.add(f"10.{i // 250}.{i % 250}.1:{5000 + i}", f"reason {i % 5}")
+        rejections.add("10.0.7.1:6000", "reason 2")
+        rejections.close()
+    finally:
+        logging.getLogger(LOGGER).removeHandler(keep)
+    first, summary = records
+    assert (first.peer, first.reason) == ("10.0.0.1:4000", "first")
+    assert summary.count == 3001 and len(summary.hosts) == 3 and summary.hosts["10.0.7.1"] == 2
+    assert summary.other_hosts == REJECT_TRACKED - 3    # the tally keeps a bounded number of hosts; count has all
+    assert len(summary.reasons) == 3 and summary.reasons["reason 2"] == 601
+
+
 @pytest.mark.asyncio
 @pytest.mark.parametrize("hangup", [
     b"HANGUP\n200 result=-1 endpos=0\n",

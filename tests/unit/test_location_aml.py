@@ -32,15 +32,46 @@ def test_valid_sms() -> None:
     assert report.location.detail["confidence"] == 68.0 and report.raw["ei"] == "356708041746734"
 
 
-def test_published_android_examples_pass_the_length_check() -> None:
-    # Google's ELS SMS "no location" example: counts 127 and says 127.
-    report = parse_aml_sms('A"ML=1;lt=+00.00000;lg=+000.00000;rd=N;top=20220131173734;lc=0;pm=N;'
-                           'si=234159000000000;ei=123456789012345;mcc=234;mnc=15;ml=127')
-    assert report.location is None and report.method is None and report.number is None
+def test_published_android_examples_pass_the_length_check_and_are_refused_for_no_position() -> None:
+    # Google's ELS SMS "no location" example: counts 127 and says 127, so what refuses it is pm=N.
+    with pytest.raises(AmlError, match="pm=N: the handset had no position") as caught:
+        parse_aml_sms('A"ML=1;lt=+00.00000;lg=+000.00000;rd=N;top=20220131173734;lc=0;pm=N;'
+                      'si=234159000000000;ei=123456789012345;mcc=234;mnc=15;ml=127', sender="+6281234567890")
+    assert caught.value.field == "pm"
+
+
+def test_no_radius_means_no_position() -> None:
+    with pytest.raises(AmlError, match="rd=N") as caught:
+        parse_aml_sms(with_length(SMS.replace("rd=12", "rd=N")), sender="+6281234567890")
+    assert caught.value.field == "rd"
 
 
 def test_surrounding_whitespace_is_not_counted() -> None:
-    assert parse_aml_sms("  " + SMS + "\r\n").location is not None
+    assert parse_aml_sms("  " + SMS + "\r\n", sender="081234567890").location.lat == -6.17539
+
+
+@pytest.mark.parametrize("sender,reason", [
+    (None, "missing"), ("", "missing"), ("not-a-number", "is not a phone number"),
+    ("+62\u0668\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669", "is not a phone number"),  # Arabic-Indic digits
+])
+def test_sms_without_a_sender_number_is_refused(sender: str | None, reason: str) -> None:
+    with pytest.raises(AmlError, match=reason) as caught:
+        parse_aml_sms(SMS, sender=sender)
+    assert caught.value.field == "from"
+
+
+def test_control_characters_are_refused() -> None:
+    with pytest.raises(AmlError, match="control character 0x00") as caught:
+        parse_aml_sms(with_length(SMS.replace("ei=356708041746734", "ei=3567\x0008041746734")), sender="0812345678")
+    assert caught.value.field == "ei"
+    with pytest.raises(AmlError, match="control character 0x1b"):
+        parse_aml_http(HTTP | {"device_model": "Pixel\x1b[2J"})
+
+
+def with_length(text: str) -> str:
+    """The message with ml= set to its new length (ml counts itself)."""
+    text = text[:text.rindex("ml=") + 3] + str(len(text))
+    return text[:text.rindex("ml=") + 3] + str(len(text))
 
 
 @pytest.mark.parametrize("text,field,reason", [
@@ -61,10 +92,9 @@ def test_surrounding_whitespace_is_not_counted() -> None:
 ])
 def test_bad_sms_names_field_and_reason(text: str, field: str, reason: str) -> None:
     if field != "ml" and "ml=" in text:  # keep the length right so the field under test is the one that fails
-        text = text[:text.rindex("ml=") + 3] + str(len(text))
-        text = text[:text.rindex("ml=") + 3] + str(len(text))
+        text = with_length(text)
     with pytest.raises(AmlError, match=reason) as caught:
-        parse_aml_sms(text)
+        parse_aml_sms(text, sender="081234567890")
     assert caught.value.field == field
 
 
@@ -79,10 +109,24 @@ def test_valid_http() -> None:
     assert report.raw["cell_carrier"] == "Telkomsel"
 
 
-def test_http_without_position_or_with_odd_number() -> None:
-    report = parse_aml_http({"v": "1", "device_number": "not-a-number", "time": "1715915700123"})
-    assert report.location is None and report.number is None
-    assert report.time == datetime(2024, 5, 17, 3, 15, 0, 123000, tzinfo=timezone.utc)
+def test_http_time_falls_back_to_the_report_time() -> None:
+    report = parse_aml_http({k: v for k, v in HTTP.items() if k != "location_time"})
+    assert report.time == datetime(2024, 5, 17, 3, 15, 0, 123000, tzinfo=timezone.utc) == report.location.at
+
+
+@pytest.mark.parametrize("dropped,changes,field,reason", [
+    ("device_number", {}, "device_number", "missing"),
+    ("", {"device_number": "not-a-number"}, "device_number", "'not-a-number' is not a phone number"),
+    ("", {"device_number": "+62\u00b2\u00b2\u00b2\u00b2\u00b2\u00b2\u00b2\u00b2"}, "device_number", "not a phone number"),
+    ("location_latitude", {}, "location_latitude", "missing"),
+    ("location_longitude", {}, "location_longitude", "missing"),
+])
+def test_http_without_caller_or_position_is_refused(dropped: str, changes: dict[str, str], field: str,
+                                                    reason: str) -> None:
+    fields = {k: v for k, v in (HTTP | changes).items() if k != dropped}
+    with pytest.raises(AmlError, match=reason) as caught:
+        parse_aml_http(fields)
+    assert caught.value.field == field
 
 
 def test_http_source_gps_is_read_as_the_method_when_location_source_is_absent() -> None:
