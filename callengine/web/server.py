@@ -70,7 +70,12 @@ def make_app(checks: Mapping[str, Check], aml: AmlSink | None = None) -> web.App
 
     async def _accept(report: AmlReport) -> web.Response:
         assert aml is not None
-        linkedid = await aml(report)
+        try:
+            linkedid = await aml(report)
+        except Exception as exc:  # the store is away (driver errors vary): the sender retries
+            log.warning("AML not stored: %s", str(exc) or type(exc).__name__, extra={"number": report.number})
+            return web.json_response({"status": "unavailable", "error": "the store is unavailable; retry"},
+                                     status=503, headers={"Retry-After": "5"})
         log.info("AML received", extra={"number": report.number, "linkedid": linkedid,
                                         "transport": report.transport})
         return web.json_response({"status": "accepted", "number": report.number, "linkedid": linkedid},

@@ -180,3 +180,14 @@ def test_a_corrupted_multipart_body_is_refused_or_read_never_an_error() -> None:
             assert all(isinstance(k, str) and isinstance(v, str) for k, v in fields)
             outcomes["read"] += 1
     assert outcomes["refused"] > 100 and outcomes["read"] > 100   # the corpus exercised both ways
+
+
+async def test_a_store_outage_answers_503_to_retry_never_a_500(caplog: pytest.LogCaptureFixture) -> None:
+    async def down(report: AmlReport) -> str | None:
+        raise ConnectionRefusedError("database unreachable")
+
+    async with TestClient(TestServer(make_app({}, down))) as test_client:
+        reply = await test_client.post("/api/aml", data=GOOD, headers={"Content-Type": FORM})
+        assert reply.status == 503 and reply.headers["Retry-After"] == "5"
+        assert (await reply.json())["status"] == "unavailable"
+    assert [r.levelname for r in web_records(caplog)] == ["WARNING"] and "database unreachable" in caplog.text
