@@ -30,6 +30,7 @@ def to_e164(raw: str | None, country: str = COUNTRY) -> str | None:
         digits = country + number[1:]
     else:
         return None
-    if not digits.isdigit() or not 8 <= len(digits) <= 15:
+    # str.isdigit() also passes '٠١٢' and '²': a number is ASCII digits or nothing
+    if not (digits.isascii() and digits.isdigit()) or not 8 <= len(digits) <= 15:
         return None
     return "+" + digits

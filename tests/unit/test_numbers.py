@@ -18,3 +18,8 @@ def test_indonesian_forms_become_e164(raw: str, expected: str) -> None:
 @pytest.mark.parametrize("raw", [None, "", "anonymous", "Anonymous", "unknown", "sipp", "12", "08abc", "+62" + "9" * 20])
 def test_withheld_or_garbage_is_none(raw: str | None) -> None:
     assert to_e164(raw) is None
+
+
+@pytest.mark.parametrize("raw", ["+62٨١٢٣٤٥٦٧٨٩", "0812345678²", "０８１２３４５６７８９"])
+def test_digits_other_than_ascii_are_not_a_number(raw: str) -> None:
+    assert to_e164(raw) is None
