@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from callengine.calls.numbers import to_e164
-from callengine.calls.record import ABANDONED, ANSWERED, ENDED_IN_IVR, FAILED, CallRecord, caller_status
+from callengine.calls.causes import hangup_cause
+from callengine.calls.record import (ABANDONED, ANSWERED, ENDED_IN_IVR, FAILED, CallRecord, caller_hung_up,
+                                     caller_status)
 from callengine.telephony import dialplan
 
 log = logging.getLogger(__name__)
@@ -117,6 +119,7 @@ def record_from_cel(linkedid: str, rows: Iterable[Row], recordings_dir: Path) ->
         recording=_relative(recording["appdata"].split(",")[0], recordings_dir) if recording else None,
         ivr={**_ivr_notes(ivr), "rebuilt_from": "cel"}, source="cel", sip_call_id=call.get("callid") or None)
     record.caller_status = caller_status(raw, record.caller)
+    record.hangup_cause, _ = hangup_cause(record.hangup_cause, None, caller_hung_up(record))
     record.ghost = not ivr.get("ivr_digits") and agent_enter is None
     return record
 

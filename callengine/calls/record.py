@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from typing import Any
 
+from callengine.calls.causes import hangup_cause
 from callengine.calls.numbers import is_withheld, to_e164
 from callengine.telephony import dialplan
 
@@ -129,9 +130,16 @@ def build_record(linkedid: str, events: Sequence[tuple[datetime, Event]]) -> Cal
         rec.talk_s = round((ended_at - rec.answered_at).total_seconds(), 3)
     if rec.disposition == ABANDONED:
         rec.hangup_by = "caller"
+    rec.hangup_cause, rec.hangup_cause_text = hangup_cause(rec.hangup_cause, rec.hangup_cause_text,
+                                                           caller_hung_up(rec))
     rec.ghost = not any(e.get("Event") in ("ChannelTalkingStart", "DTMFEnd") and e.get("Uniqueid") == linkedid
                         for _, e in timeline)
     return rec
+
+
+def caller_hung_up(record: CallRecord) -> bool:
+    """Before a call taker only the caller ends a 112 call: the dialplan never hangs up on one."""
+    return record.hangup_by == "caller" or record.disposition in (ABANDONED, ENDED_IN_IVR)
 
 
 def caller_status(raw: str, e164: str | None) -> str:

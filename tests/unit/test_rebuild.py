@@ -114,3 +114,11 @@ def test_only_the_tail_of_a_long_cel_file_is_read(tmp_path: Path, caplog, monkey
     assert tail["1795447353.0-53"][0]["eventtype"] == "CHAN_START"   # began before the cutoff
     assert "columns" not in caplog.text                  # the broken line of day 10 was never read
     assert read_cel(path, datetime.fromtimestamp(0, timezone.utc)) == read_cel(path)
+
+
+def test_asterisk_22s_unknown_cause_for_a_caller_who_hangs_up_is_normal_clearing() -> None:
+    rows = [{**r, "extra": r["extra"].replace('"hangupcause":16', '"hangupcause":0')}
+            for r in read_cel(CEL)["1795447358.21"]]
+    assert any('"hangupcause":0' in r["extra"] for r in rows)
+    record = record_from_cel("1795447358.21", rows, RECORDINGS)
+    assert record is not None and record.hangup_cause == 16

@@ -153,3 +153,13 @@ async def test_an_agent_complete_that_arrives_after_the_last_hangup_still_counts
     await asyncio.gather(*tasks)
     [record] = records
     assert record.hangup_by == "caller" and record.talk_s == float(complete["TalkTime"])
+
+
+@pytest.mark.parametrize("drop", [(), ("QueueCallerJoin", "QueueCallerLeave", "QueueCallerAbandon")],
+                         ids=["in-the-queue", "in-the-ivr"])
+async def test_asterisk_22s_unknown_cause_for_a_caller_who_hangs_up_is_normal_clearing(drop: tuple[str, ...]) -> None:
+    """Asterisk 22 says 0 "Unknown" where 16 said 16 "Normal Clearing" (callengine/calls/causes.py)."""
+    events = [{**e, "Cause": "0", "Cause-txt": "Unknown"} if e["Event"] == "Hangup" else e
+              for e in transcript("abandoned_no_engine.ami") if e["Event"] not in drop]
+    [record] = await replay(events)
+    assert (record.hangup_cause, record.hangup_cause_text) == (16, "Normal Clearing")
