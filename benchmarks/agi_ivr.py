@@ -146,7 +146,7 @@ def serve(conn: Connection, log_level: str) -> None:
     from callengine.audio.prompts import durations
     from callengine.ivr.config import load_ivr
     from callengine.ivr.flow import Ivr
-    from callengine.logs import setup_logging
+    from callengine.core.logs import setup_logging
     from callengine.telephony.fastagi import FastAgiServer
 
     with contextlib.redirect_stderr(open(os.devnull, "w")):  # noqa: SIM115

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from common import enter_loopback_namespace, percentile, progress, row  # first: puts tests/ on the path
 
-from callengine.config import DEFAULT_CONFIG, load_settings
+from callengine.core.settings import DEFAULT_CONFIG, load_settings
 from callengine.pbx.process import Asterisk
 from callengine.pbx.render import render
 from lab import AmiWatcher, EngineProcess, Lab, free_port, write_config

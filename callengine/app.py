@@ -12,8 +12,8 @@ from aiohttp import web
 from callengine.calls.recovery import REBUILD_WINDOW, CallRecovery
 from callengine.calls.record import CallRecord
 from callengine.calls.tracker import KEPT_EVENTS, CallTracker
-from callengine.clock import Clock, SystemClock
-from callengine.config import Settings, load_secrets
+from callengine.core.clock import Clock, SystemClock
+from callengine.core.settings import Settings, load_secrets
 from callengine.audio.prompts import durations
 from callengine.audio.recordings import RecordingError, process_recording
 from callengine.audio.worker import recording_workers
@@ -61,7 +61,7 @@ class Engine:
         self.tracker.recover = self.recovery.recover
         self.audio_worker = recording_workers()
         self.webhooks = WebhookSink(settings.webhook_urls, load_secrets(settings)["webhook"])
-        roster = RosterFile(settings.roster_file, settings.timezone, settings.roster)
+        roster = RosterFile(settings.roster_file, settings.timezone)
         self.shifts = ShiftKeeper(roster, settings.queue, AmiQueues(self.ami), self.clock, self.alert)
 
     async def locate_then_write(self, record: CallRecord) -> None:

@@ -13,10 +13,12 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from callengine import __version__
-from callengine.config import ConfigError, Settings, load_settings
+from callengine.core.conf import ConfigError
+from callengine.core.settings import Settings, load_settings
 from callengine.pbx.process import PbxError
 from callengine.pbx.render import RenderError
 from callengine.queueing.members import QueueControlError
+from callengine.queueing.roster import roster_of
 from callengine.telephony.ami import AmiError
 
 if TYPE_CHECKING:
@@ -29,7 +31,7 @@ T = TypeVar("T")
 
 def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     from callengine.app import Engine
-    from callengine.logs import setup_logging
+    from callengine.core.logs import setup_logging
     from callengine.preflight import engine_ports, port_problem
 
     problems = [p for p in map(port_problem, engine_ports(settings)) if p]
@@ -219,7 +221,7 @@ def with_store(settings: Settings, work: Callable[[TicketStore], Awaitable[T]]) 
 
 
 def _ami(settings: Settings):  # type: ignore[no-untyped-def]
-    from callengine.config import load_secrets
+    from callengine.core.settings import load_secrets
     from callengine.telephony.ami import ami_session
 
     return ami_session(settings.ami_host, settings.ami_port, settings.ami_user, load_secrets(settings)["ami"])
@@ -233,7 +235,7 @@ def cmd_queue_status(settings: Settings, args: argparse.Namespace) -> int:
         async with _ami(settings) as ami:
             queues = AmiQueues(ami)
             states = [await queues.queue_state(name) for name in (settings.queue, f"{settings.queue}-fallback")]
-        return status_json(states, settings.roster, datetime.now(settings.timezone))
+        return status_json(states, roster_of(settings), datetime.now(settings.timezone))
 
     status = asyncio.run(fetch())
     print(json.dumps(status, ensure_ascii=False) if args.json else status_text(status))
@@ -245,7 +247,7 @@ def cmd_queue_pause(settings: Settings, args: argparse.Namespace) -> int:
     from callengine.telephony.queues import AmiQueues
 
     pausing = not getattr(args, "unpause", False)
-    if args.account not in settings.roster.people:
+    if args.account not in roster_of(settings).people:
         return _fail([f"{args.account!r} is not on the roster ({settings.roster_file})"])
     if pausing and args.reason not in settings.pause_reasons:
         return _fail([f"reason {args.reason!r} is not one of {', '.join(settings.pause_reasons)} ([queue] pause_reasons)"])
@@ -268,11 +270,12 @@ def cmd_queue_pause(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_softphones(settings: Settings, args: argparse.Namespace) -> int:
-    from callengine.config import load_secrets
+    from callengine.core.settings import load_secrets
 
-    secrets = load_secrets(settings)
+    roster = roster_of(settings)
+    secrets = load_secrets(settings, roster.people)
     host = "<alamat server ini>" if settings.sip_bind == "0.0.0.0" else settings.sip_bind
-    for person in settings.roster.people.values():
+    for person in roster.people.values():
         print(f"{person.name} ({person.role})\n  server {host}:{settings.sip_port}  transport UDP\n"
               f"  username {person.account}  password {secrets[person.account]}\n")
     return 0
@@ -282,8 +285,9 @@ def cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
     from callengine.queueing.stats import day_stats, day_window
 
     async def fetch(store: TicketStore) -> dict[str, object]:
-        records = await store.calls_between(*day_window(settings.roster, args.day))
-        return day_stats(records, settings.roster, args.day)
+        roster = roster_of(settings)
+        records = await store.calls_between(*day_window(roster, args.day))
+        return day_stats(records, roster, args.day)
 
     stats = with_store(settings, fetch)
     if args.json:

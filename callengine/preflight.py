@@ -7,7 +7,9 @@ import socket
 from dataclasses import dataclass
 
 from callengine.audio.prompts import problems as prompt_problems
-from callengine.config import ConfigError, Settings, load_secrets
+from callengine.core.conf import ConfigError
+from callengine.core.settings import Settings, load_secrets
+from callengine.queueing.roster import roster_of
 from callengine.ivr.config import load_ivr
 from callengine.ivr.flow import PROMPTS
 from callengine.pbx.process import PbxError, asterisk_binary
@@ -79,10 +81,11 @@ async def ami_problem(s: Settings, timeout: float = 3.0) -> str | None:
 def environment_problems(s: Settings, *, running: bool) -> list[str]:
     """running=False: what `up` needs (ports free). running=True: the system answers (AMI login)."""
     found = [p for p in (asterisk_problem(s),) if p]
-    try:
-        load_ivr(s.ivr_file)
-    except ConfigError as exc:
-        found.append(f"config: {exc}")
+    for read in (lambda: load_ivr(s.ivr_file), lambda: roster_of(s)):
+        try:
+            read()
+        except ConfigError as exc:
+            found.append(f"config: {exc}")
     found += [f"prompt {p}" for p in prompt_problems(s.sounds_dir, PROMPTS)]
     if running:
         ami = asyncio.run(ami_problem(s))

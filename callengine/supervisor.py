@@ -13,18 +13,20 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from callengine.config import Settings, load_secrets
+from callengine.core.settings import Settings, load_secrets
 from callengine.pbx.process import Asterisk
 from callengine.pbx.render import render
+from callengine.queueing.roster import roster_of
 
 
 def banner(s: Settings) -> str:
-    secrets = load_secrets(s)
+    roster = roster_of(s)
+    secrets = load_secrets(s, roster.people)
     host = "127.0.0.1" if s.sip_bind == "0.0.0.0" else s.sip_bind
     trunk = s.trunk_match[0].split("/")[0]
-    duty = s.roster.duty_at(datetime.now(s.timezone))
+    duty = roster.duty_at(datetime.now(s.timezone))
     on_duty = ", ".join(sorted(duty.accounts)) or "nobody (edit config/roster.conf)"
-    takers = "\n".join(f"    {p.account} / {secrets[p.account]}   ({p.name}, {p.role})" for p in s.roster.people.values())
+    takers = "\n".join(f"    {p.account} / {secrets[p.account]}   ({p.name}, {p.role})" for p in roster.people.values())
     return f"""
 callengine is up — Layanan darurat 112 {s.city}
   SIP (PJSIP, UDP)  {host}:{s.sip_port}      AMI {s.ami_host}:{s.ami_port}

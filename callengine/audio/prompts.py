@@ -13,7 +13,7 @@ from asterisk.config import Config
 from pydub import AudioSegment
 from pydub.silence import detect_leading_silence
 
-from callengine.config import LANGUAGES
+from callengine.core.settings import LANGUAGES
 
 SAMPLE_RATE = 8000
 TARGET_DBFS = -16.0

@@ -21,7 +21,7 @@ from pathlib import Path
 from callengine.calls.rebuild import CelTail, LONGEST_CALL, finished_calls, read_cel, record_from_cel
 from callengine.calls.record import CallRecord
 from callengine.calls.tracker import CallTracker, LiveChannels, RecordSink
-from callengine.clock import Clock
+from callengine.core.clock import Clock
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from callengine.calls.record import CallRecord, Event, build_record, event_time, is_emergency
-from callengine.clock import Clock
+from callengine.core.clock import Clock
 
 log = logging.getLogger(__name__)
 

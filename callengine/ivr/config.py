@@ -6,7 +6,7 @@ from pathlib import Path
 
 from asterisk.config import Config, ParseError
 
-from callengine.config import ConfigError
+from callengine.core.conf import ConfigError
 
 SPECIAL = ("english", "operator")
 DIGITS = "0123456789*#"

@@ -20,7 +20,7 @@ from functools import lru_cache
 from typing import Any
 
 from callengine.calls.record import CallRecord
-from callengine.clock import Clock
+from callengine.core.clock import Clock
 from callengine.location.aml import AmlReport
 from callengine.location.celldb import lookup
 from callengine.location.model import CellId, Location, LocationError, best

@@ -6,9 +6,9 @@ import re
 import wave
 from pathlib import Path
 
-from callengine.config import LANGUAGES, Settings, load_secrets
+from callengine.core.settings import LANGUAGES, Settings, load_secrets
 from callengine.ivr.config import load_ivr
-from callengine.queueing.roster import Person
+from callengine.queueing.roster import Person, Roster, roster_of
 
 MODULE_DIRS = (Path("/usr/lib/asterisk/modules"), Path("/usr/lib/x86_64-linux-gnu/asterisk/modules"),
                Path("/usr/lib64/asterisk/modules"))
@@ -30,12 +30,11 @@ def module_dir() -> Path:
     raise RenderError("Asterisk modules not found (is Asterisk installed? run ./scripts/install-system)")
 
 
-def placeholders(settings: Settings, secrets: dict[str, str]) -> dict[str, str]:
+def placeholders(settings: Settings, roster: Roster, secrets: dict[str, str]) -> dict[str, str]:
     ivr = load_ivr(settings.ivr_file)
     numbers = "\n".join(
         f"exten => {number},1,Set(CE_DIALED=${{EXTEN}})\n same => n,Goto(emergency,s,1)"
         for number in settings.emergency_numbers)
-    roster = settings.roster
     supervisors = "\n".join(_member(roster.people[a], SUPERVISOR_PENALTY) for a in roster.supervisors)
     everyone = "\n".join(_member(person, 0) for person in roster.people.values())
     return {
@@ -87,14 +86,14 @@ def _member(person: Person, penalty: int) -> str:
     return f"member => PJSIP/{person.account},{penalty},{person.name},PJSIP/{person.account}"
 
 
-def staff_endpoints(settings: Settings, secrets: dict[str, str]) -> str:
+def staff_endpoints(settings: Settings, roster: Roster, secrets: dict[str, str]) -> str:
     """One PJSIP endpoint, auth and aor per person on the roster (call takers and supervisors)."""
-    taken = _pjsip_sections(settings) & set(settings.roster.people)
+    taken = _pjsip_sections(settings) & set(roster.people)
     if taken:
         raise RenderError(f"{settings.roster_file}: account name(s) {', '.join(sorted(taken))} are PJSIP "
                           "sections of pjsip.conf (or Asterisk's anonymous endpoint): rename them")
     blocks = []
-    for p in settings.roster.people.values():
+    for p in roster.people.values():
         blocks.append(
             f"[{p.account}](calltaker-endpoint)\nauth = {p.account}\naors = {p.account}\n"
             f"callerid = \"{p.name}\" <{p.account}>\n\n"
@@ -117,15 +116,16 @@ def render(settings: Settings) -> Path:
     for sub in RUNTIME_DIRS:
         (runtime / sub).mkdir(parents=True, exist_ok=True)
     settings.recordings_dir.mkdir(parents=True, exist_ok=True)
-    secrets = load_secrets(settings)
-    values = placeholders(settings, secrets)
+    roster = roster_of(settings)
+    secrets = load_secrets(settings, roster.people)
+    values = placeholders(settings, roster, secrets)
     etc = runtime / "etc"
     sources = sorted(settings.asterisk_templates.glob("*.conf")) + sorted(settings.dialplan_dir.glob("*.conf"))
     if not sources:
         raise RenderError(f"no Asterisk config templates in {settings.asterisk_templates}")
     for source in sources:
         (etc / source.name).write_text(fill(source.read_text(), values, source))
-    (etc / "pjsip_staff.conf").write_text(staff_endpoints(settings, secrets))
+    (etc / "pjsip_staff.conf").write_text(staff_endpoints(settings, roster, secrets))
     _link_data(settings, runtime / "data")
     _hold_music(settings, runtime / "data" / "moh")
     return etc / "asterisk.conf"

@@ -9,11 +9,13 @@ import logging
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from asterisk.config import Config, ParseError
+from callengine.core.conf import NAME, ConfigError, ConfigReader
 
-from callengine.config import NAME, ConfigError
+if TYPE_CHECKING:
+    from callengine.core.settings import Settings
 
 log = logging.getLogger(__name__)
 DEFAULT_SHIFTS = {"pagi": "07:00-15:00", "siang": "15:00-23:00", "malam": "23:00-07:00"}
@@ -148,13 +150,7 @@ def load_roster(path: Path, zone: ZoneInfo) -> Roster:
 
 
 def _sections(path: Path) -> dict[str, dict[str, str]]:
-    try:
-        parsed = Config(str(path))
-    except ParseError as exc:
-        raise ConfigError(f"{path}:{exc.args[0]}: {exc.args[-1]}") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
-    return {c.name.strip(): {i.name.strip(): i.value.strip() for i in c.items} for c in parsed.categories}
+    return ConfigReader(path).sections
 
 
 def _names(value: str) -> tuple[str, ...]:
@@ -181,13 +177,19 @@ def _check_coverage(shifts: tuple[Shift, ...], path: Path) -> None:
         raise ConfigError(f"{path}: [shifts] exactly one shift must cross midnight")
 
 
+def roster_of(settings: Settings) -> Roster:
+    """The roster the settings point at (read now; RosterFile follows later edits)."""
+    return load_roster(settings.roster_file, settings.timezone)
+
+
 class RosterFile:
     """The roster, re-read when its file changes. A broken edit is logged and the last good
     roster stays in force: a typo must never empty the 112 queue."""
 
-    def __init__(self, path: Path, zone: ZoneInfo, roster: Roster) -> None:
-        self.path, self.zone, self.roster = path, zone, roster
+    def __init__(self, path: Path, zone: ZoneInfo) -> None:
+        self.path, self.zone = path, zone
         self._stamp = self._mtime()
+        self.roster = load_roster(path, zone)   # a broken roster at start is the admin's to fix now
 
     def __call__(self) -> Roster:
         stamp = self._mtime()

@@ -16,7 +16,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from callengine.clock import Clock
+from callengine.core.clock import Clock
 from callengine.queueing.members import UNREGISTERED, Member, QueueControl, QueueControlError
 from callengine.queueing.roster import Duty, Roster
 

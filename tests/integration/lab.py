@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from callengine.config import PROJECT_DIR, Settings, load_secrets, load_settings
+from callengine.core.settings import PROJECT_DIR, Settings, load_secrets, load_settings
 from callengine.pbx.process import Asterisk
 from callengine.pbx.render import render
 

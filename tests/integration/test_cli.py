@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from callengine.calls.record import CallRecord
-from callengine.config import load_settings
+from callengine.core.settings import load_settings
 from callengine.tickets.store import TicketStore
 from lab import write_config
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from callengine.calls.record import CallRecord
-from callengine.config import PROJECT_DIR
+from callengine.core.settings import PROJECT_DIR
 from callengine.tickets.store import TicketStore
 from lab import AmiWatcher, Lab
 
@@ -172,7 +172,7 @@ def test_missing_prompt_is_named_and_calls_still_work(bots, lab: Lab, tmp_path: 
     (copy / "id" / "greeting.wav").unlink()
     lab.config_file.write_text(lab.config_file.read_text().replace(f"sounds = {sounds}", f"sounds = {copy}"))
     from callengine.pbx.render import render
-    from callengine.config import load_settings
+    from callengine.core.settings import load_settings
     render(load_settings(lab.config_file))
     lab.asterisk.cli("core reload")
     check = subprocess.run([sys.executable, "-m", "callengine", "--config", str(lab.config_file), "prompts", "check"],

@@ -81,7 +81,7 @@ def test_a_new_ticket_reaches_the_webhook_signed(bots, make_lab, tmp_path: Path)
     import threading
     from http.server import BaseHTTPRequestHandler, HTTPServer
 
-    from callengine.config import load_secrets
+    from callengine.core.settings import load_secrets
 
     received: list[tuple[dict[str, str], bytes]] = []
     arrived = threading.Event()

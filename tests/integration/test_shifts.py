@@ -13,7 +13,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from callengine.config import load_secrets
+from callengine.queueing.roster import roster_of
+from callengine.core.settings import load_secrets
 from callengine.queueing.members import UNREGISTERED
 from callengine.queueing.shifts import ShiftKeeper
 from callengine.telephony.ami import ami_session
@@ -51,7 +52,8 @@ async def keeper_on(lab: Lab, clock: FakeClock) -> AsyncIterator[tuple[ShiftKeep
     s = lab.settings
     async with ami_session(s.ami_host, s.ami_port, s.ami_user, load_secrets(s)["ami"]) as ami:
         queues = AmiQueues(ami)
-        yield ShiftKeeper(lambda: s.roster, s.queue, queues, clock, alert), queues, alerts
+        roster = roster_of(s)
+        yield ShiftKeeper(lambda: roster, s.queue, queues, clock, alert), queues, alerts
 
 
 async def until_registered(queues: AmiQueues, *accounts: str) -> None:

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 import sipp
-from callengine.config import PROJECT_DIR, load_settings
+from callengine.queueing.roster import roster_of
+from callengine.core.settings import PROJECT_DIR, load_settings
 from callengine.pbx.render import RenderError, render
 from lab import ROSTER, Lab, write_config
 from test_location import CIRCLE
@@ -31,7 +32,7 @@ FILTER = PROJECT_DIR / "config" / "fail2ban" / "filter.d" / "callengine-asterisk
 
 def test_from_elsewhere_nobody_enters_as_the_trunk_or_as_anyone(lab: Lab, tmp_path: Path) -> None:
     engine = lab.engine()
-    callers = ["trunk", *lab.settings.roster.people, "+6281234567890", "anonymous"]
+    callers = ["trunk", *roster_of(lab.settings).people, "+6281234567890", "anonymous"]
     refused = sipp.answers(lab, tmp_path / "outsider", sipp.invite_answer(PAI), [[c] for c in callers], OUTSIDER)
     assert refused.keys() == set(callers) and all(400 <= code < 500 for code in refused.values()), refused
 

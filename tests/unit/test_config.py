@@ -3,7 +3,9 @@ from pathlib import Path
 
 import pytest
 
-from callengine.config import ConfigError, load_secrets, load_settings
+from callengine.queueing.roster import roster_of
+from callengine.core.conf import ConfigError
+from callengine.core.settings import load_secrets, load_settings
 
 BASE = """
 [general]
@@ -32,7 +34,8 @@ def test_defaults_resolve_relative_to_the_config_file(tmp_path: Path) -> None:
     assert s.database_url == f"sqlite+aiosqlite:///{s.runtime_dir / 'callengine.db'}"
     assert (s.sip_port, s.ami_port, s.fastagi_port, s.web_port) == (5060, 5038, 4573, 8112)
     assert s.trunk_match == ("127.0.0.2",) and s.emergency_numbers == ("112",)
-    assert s.roster.calltakers == ["taker1"] and s.roster.supervisors == ["spv1"]
+    roster = roster_of(s)
+    assert roster.calltakers == ["taker1"] and roster.supervisors == ["spv1"]
     assert (s.queue_wrapup_s, s.queue_overflow_s) == (5, 30)
 
 
@@ -69,7 +72,7 @@ def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
 
 def test_secrets_are_generated_once_private_and_stable(tmp_path: Path) -> None:
     s = load_settings(write(tmp_path, BASE))
-    first = load_secrets(s)
+    first = load_secrets(s, roster_of(s).people)
     assert set(first) == {"ami", "webhook", "hep", "taker1", "spv1"} and all(len(v) >= 20 for v in first.values())
     assert s.secrets_file.stat().st_mode & 0o077 == 0
     assert load_secrets(s) == first

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from callengine.config import database_url
+from callengine.core.settings import database_url
 
 RUNTIME = Path("/srv/112/runtime")
 

@@ -5,7 +5,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from callengine.config import PROJECT_DIR, ConfigError
+from callengine.core.conf import ConfigError
+from callengine.core.settings import PROJECT_DIR
 from callengine.queueing.roster import load_roster
 
 ROSTER = PROJECT_DIR / "config" / "roster.conf"

@@ -72,7 +72,7 @@ def setup(tmp_path: Path):  # type: ignore[no-untyped-def]
     async def alert(kind: str, message: str) -> None:
         alerts.append(kind)
 
-    roster = RosterFile(path, zone, load_roster(path, zone))
+    roster = RosterFile(path, zone)
     return ShiftKeeper(roster, "112", queue, clock, alert), queue, clock, alerts, path
 
 

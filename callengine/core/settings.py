@@ -5,26 +5,18 @@ import ipaddress
 import os
 import re
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from asterisk.config import Config, ParseError
+from callengine.core.conf import NAME, ConfigError, ConfigReader
 
-if TYPE_CHECKING:
-    from callengine.queueing.roster import Roster
-
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+PROJECT_DIR = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = PROJECT_DIR / "config" / "callengine.conf"
 LANGUAGES = ("id", "en")
 QUEUE_STRATEGIES = ("ringall", "leastrecent", "fewestcalls", "random", "rrmemory", "linear", "wrandom", "rrordered")
-NAME = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")  # accounts and queue names: safe as Asterisk section names
 _NUMBER = re.compile(r"^\+?[0-9*#]{1,20}$")
-
-
-class ConfigError(Exception):
-    """A config value is wrong; the message names the file, section and key."""
 
 
 @dataclass(frozen=True)
@@ -63,7 +55,6 @@ class Settings:
     hold_announce_s: int
     position_announce_s: int
     pause_reasons: tuple[str, ...]
-    roster: Roster
     webhook_urls: tuple[str, ...]
     recordings_keep_days: int
     aml_window_s: int
@@ -72,64 +63,6 @@ class Settings:
     @property
     def secrets_file(self) -> Path:
         return self.runtime_dir / "secrets.conf"
-
-
-class _Reader:
-    """Typed access to one parsed config file, with errors that name file:section.key."""
-
-    def __init__(self, path: Path) -> None:
-        self.file = path
-        try:
-            parsed = Config(str(path))
-        except ParseError as exc:
-            line, reason = exc.args if len(exc.args) == 2 else ("?", exc)
-            raise ConfigError(f"{path}:{line}: {reason}") from None
-        except OSError as exc:
-            raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
-        self.sections: dict[str, dict[str, str]] = {}
-        for category in parsed.categories:
-            items = self.sections.setdefault(category.name.strip(), {})
-            for item in category.items:
-                items[item.name.strip()] = item.value.strip()
-
-    def fail(self, section: str, key: str, why: str) -> ConfigError:
-        return ConfigError(f"{self.file}: [{section}] {key}: {why}")
-
-    def text(self, section: str, key: str, default: str | None = None) -> str:
-        value = self.sections.get(section, {}).get(key, default)
-        if value is None or value == "":
-            raise self.fail(section, key, "missing")
-        return value
-
-    def integer(self, section: str, key: str, default: int, low: int = 1, high: int = 65535) -> int:
-        raw = self.text(section, key, str(default))
-        try:
-            value = int(raw)
-        except ValueError:
-            raise self.fail(section, key, f"{raw!r} is not a whole number") from None
-        if not low <= value <= high:
-            raise self.fail(section, key, f"{value} is outside {low}..{high}")
-        return value
-
-    def address(self, section: str, key: str, default: str) -> str:
-        raw = self.text(section, key, default)
-        try:
-            ipaddress.ip_address(raw)
-        except ValueError:
-            raise self.fail(section, key, f"{raw!r} is not an IP address") from None
-        return raw
-
-    def choice(self, section: str, key: str, default: str, allowed: tuple[str, ...]) -> str:
-        raw = self.text(section, key, default)
-        if raw not in allowed:
-            raise self.fail(section, key, f"{raw!r} is not one of {', '.join(allowed)}")
-        return raw
-
-    def path(self, section: str, key: str, default: str) -> Path:
-        return (self.file.parent / self.text(section, key, default)).resolve()
-
-    def listing(self, section: str, key: str, default: str) -> tuple[str, ...]:
-        return tuple(part.strip() for part in self.text(section, key, default).split(",") if part.strip())
 
 
 _ASYNC_DRIVERS = {"sqlite": "aiosqlite", "postgresql": "asyncpg"}   # the store runs on asyncio
@@ -175,7 +108,7 @@ def _check_url_parses(url: str, scheme: str) -> None:
 def load_settings(path: Path | None = None) -> Settings:
     """Read and validate the config file (default: $CALLENGINE_CONFIG or config/callengine.conf)."""
     path = Path(path or os.environ.get("CALLENGINE_CONFIG") or DEFAULT_CONFIG).resolve()
-    r = _Reader(path)
+    r = ConfigReader(path)
     runtime = r.path("general", "runtime", "../runtime")
     try:
         database, database_note = database_url(r.text("general", "database", "sqlite"), runtime)
@@ -209,8 +142,6 @@ def load_settings(path: Path | None = None) -> Settings:
     for reason in reasons:
         if not NAME.match(reason):
             raise r.fail("queue", "pause_reasons", f"{reason!r}: a reason is one word (letters, digits, '-', '_')")
-    from callengine.queueing.roster import load_roster  # the roster module needs ConfigError from here
-
     roster_file = r.path("paths", "roster", "roster.conf")
     hooks = r.listing("webhooks", "urls", "") if r.sections.get("webhooks", {}).get("urls") else ()
     for url in hooks:
@@ -253,21 +184,20 @@ def load_settings(path: Path | None = None) -> Settings:
         hold_announce_s=r.integer("queue", "hold_announce", 20, 1, 600),
         position_announce_s=r.integer("queue", "position_announce", 0, 0, 600),
         pause_reasons=reasons,
-        roster=load_roster(roster_file, zone),
         webhook_urls=hooks,
         recordings_keep_days=r.integer("general", "recordings_keep_days", 365, 1, 36500),
         aml_window_s=r.integer("location", "aml_window", 600, 10, 86400),
     )
 
 
-def load_secrets(settings: Settings) -> dict[str, str]:
-    """The AMI secret, the webhook signing key and one password per person on the roster,
-    generated once and kept in the runtime folder."""
+def load_secrets(settings: Settings, accounts: Iterable[str] = ()) -> dict[str, str]:
+    """The AMI secret, the webhook and HEP keys and one SIP password per account (the roster's
+    people), generated once and kept in the runtime folder."""
     path = settings.secrets_file
     known: dict[str, str] = {}
     if path.exists():
-        known = _Reader(path).sections.get("secrets", {})
-    wanted = ["ami", "webhook", "hep"] + list(settings.roster.people)
+        known = ConfigReader(path).sections.get("secrets", {})
+    wanted = ["ami", "webhook", "hep", *accounts]
     missing = [name for name in wanted if not known.get(name)]
     if missing:
         for name in missing:
