@@ -31,7 +31,9 @@ from typing import Any
 
 from common import percentile, progress, row  # first: puts tests/ on the path
 
-from callengine.tickets.store import TicketStore
+from callengine.db.calls import CallRepository
+from callengine.db.database import Database
+from callengine.db.tickets import TicketRepository
 from lab import EngineProcess, Lab, free_port
 from pg import PostgresServer
 from sipp import scenario, sipp_load
@@ -213,9 +215,9 @@ def split_latency(engine: Engine, start: int, result: Result) -> None:
 
 async def check_store(url: str, recorded: set[str], measured: set[str], result: Result) -> None:
     """Every call placed has exactly one row and one ticket, and they are the ones logged."""
-    store = TicketStore(url)
+    store = Database(url)
     try:
-        calls, tickets = await store.list_calls(limit=10**6), await store.tickets(limit=10**6)
+        calls, tickets = await CallRepository(store).newest(limit=0), await TicketRepository(store).newest(limit=10**6)
     finally:
         await store.close()
     call_ids, ticket_ids = [c.linkedid for c in calls], [t.linkedid for t in tickets]

@@ -23,7 +23,7 @@ from callengine.telephony.ami import AmiError
 
 if TYPE_CHECKING:
     from callengine.calls.record import CallRecord
-    from callengine.tickets.store import TicketStore
+    from callengine.db.database import Database
 
 Command = Callable[[Settings, argparse.Namespace], int]
 T = TypeVar("T")
@@ -62,19 +62,22 @@ def cmd_render(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_calls_list(settings: Settings, args: argparse.Namespace) -> int:
+    from callengine.db.calls import CallRepository
+
     if args.limit < 0:
         return _fail([f"--limit {args.limit}: give a number of calls, or 0 for all"])
     since = _bound(args.since, settings.timezone, end=False)
     until = _bound(args.until, settings.timezone, end=True)
 
-    async def fetch(store: TicketStore) -> tuple[list[dict[str, object]], int]:
-        records = await store.list_calls(args.limit, since, until)
+    async def fetch(db: Database) -> tuple[list[dict[str, object]], int]:
+        calls = CallRepository(db)
+        records = await calls.newest(args.limit, since, until)
         # a script counting records must know when the list was cut; count only then
         cut = args.limit and len(records) == args.limit
-        total = await store.count_calls(since, until) if cut else len(records)
+        total = await calls.count(since, until) if cut else len(records)
         return _local_json(records, settings.timezone), total
 
-    calls, total = with_store(settings, fetch)
+    calls, total = with_database(settings, fetch)
     if total > len(calls):
         print(f"callengine: showing the newest {len(calls)} of {total} calls; --limit 0 for all", file=sys.stderr)
     if args.json:
@@ -124,8 +127,9 @@ def _bound(moment: date | datetime | None, zone: ZoneInfo, *, end: bool) -> date
 
 
 def cmd_calls_mark(settings: Settings, args: argparse.Namespace) -> int:
+    from callengine.db.calls import CallRepository
 
-    if not with_store(settings, lambda store: store.mark_prank(args.linkedid, prank=not args.clear)):
+    if not with_database(settings, lambda db: CallRepository(db).mark_prank(args.linkedid, prank=not args.clear)):
         return _fail([f"no call {args.linkedid!r} in the ticket store"])
     print(f"{args.linkedid}: {'bukan panggilan palsu (not a prank)' if args.clear else 'panggilan palsu (prank)'}")
     return 0
@@ -164,8 +168,9 @@ def cmd_prompts_check(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_calls_hold(settings: Settings, args: argparse.Namespace) -> int:
+    from callengine.db.tickets import TicketRepository
 
-    if not with_store(settings, lambda store: store.set_legal_hold(args.linkedid, not args.clear)):
+    if not with_database(settings, lambda db: TicketRepository(db).set_legal_hold(args.linkedid, not args.clear)):
         return _fail([f"no ticket for call {args.linkedid!r} in the ticket store"])
     print(f"{args.linkedid}: " + ("penahanan hukum dicabut (legal hold lifted)" if args.clear
                                   else "ditahan untuk proses hukum (legal hold): rekaman tidak akan dihapus"))
@@ -176,9 +181,10 @@ def cmd_recordings_prune(settings: Settings, args: argparse.Namespace) -> int:
     from datetime import timedelta
 
     from callengine.audio.recordings import prune, prune_plan
+    from callengine.db.calls import CallRepository
 
     cutoff = datetime.now(settings.timezone) - timedelta(days=settings.recordings_keep_days)
-    plan = prune_plan(settings.recordings_dir, cutoff, with_store(settings, lambda store: store.held_recordings()))
+    plan = prune_plan(settings.recordings_dir, cutoff, with_database(settings, lambda db: CallRepository(db).held_recordings()))
     for path in plan:
         print(f"{'akan dihapus (would delete)' if args.dry_run else 'dihapus (deleted)'}: {path}")
     count = len(plan) if args.dry_run else prune(plan)
@@ -187,17 +193,18 @@ def cmd_recordings_prune(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_celldb_import(settings: Settings, args: argparse.Namespace) -> int:
+    from callengine.db.cells import CellRepository
     from callengine.location.celldb import import_cells
     from callengine.location.model import LocationError
 
     def progress(rows: int) -> None:
         print(f"\r{rows:,} baris dibaca (rows read)", end="", file=sys.stderr, flush=True)
 
-    async def load(store: TicketStore) -> str:
-        return (await import_cells(store.engine, args.file, progress)).summary()
+    async def load(db: Database) -> str:
+        return (await import_cells(CellRepository(db), args.file, progress)).summary()
 
     try:
-        summary = with_store(settings, load)
+        summary = with_database(settings, load)
     except LocationError as exc:
         print(file=sys.stderr)
         return _fail([str(exc)])
@@ -206,17 +213,18 @@ def cmd_celldb_import(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def with_store(settings: Settings, work: Callable[[TicketStore], Awaitable[T]]) -> T:
-    """Run one piece of work against the ticket store (migrated first), then close it."""
-    from callengine.tickets.store import TicketStore
+def with_database(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
+    """Run one piece of work against the database (migrated first), then close it."""
 
     async def run() -> T:
-        store = TicketStore(settings.database_url)
+        from callengine.db.database import Database
+
+        db = Database(settings.database_url)
         try:
-            await store.migrate()
-            return await work(store)
+            await db.migrate()
+            return await work(db)
         finally:
-            await store.close()
+            await db.close()
     return asyncio.run(run())
 
 
@@ -244,6 +252,7 @@ def cmd_queue_status(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_queue_pause(settings: Settings, args: argparse.Namespace) -> int:
     """Pause or unpause a call taker in every 112 queue, and keep who, why and when."""
+    from callengine.db.alerts import PauseRepository
     from callengine.telephony.queues import AmiQueues
 
     pausing = not getattr(args, "unpause", False)
@@ -256,15 +265,16 @@ def cmd_queue_pause(settings: Settings, args: argparse.Namespace) -> int:
         async with _ami(settings) as ami:
             await AmiQueues(ami).pause(settings.queue, args.account, pausing, args.reason if pausing else "")
 
-    async def keep(store: TicketStore) -> None:
+    async def keep(db: Database) -> None:
+        pauses = PauseRepository(db)
         now = datetime.now(settings.timezone)
         if pausing:
-            await store.start_pause(args.account, args.reason, args.by, now)
+            await pauses.start(args.account, args.reason, args.by, now)
         else:
-            await store.end_pause(args.account, args.by, now)
+            await pauses.end(args.account, args.by, now)
 
     asyncio.run(act())
-    with_store(settings, keep)
+    with_database(settings, keep)
     print(f"{args.account}: " + (f"jeda ({args.reason})" if pausing else "siap menerima panggilan (ready)"))
     return 0
 
@@ -282,14 +292,15 @@ def cmd_softphones(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
+    from callengine.db.calls import CallRepository
     from callengine.queueing.stats import day_stats, day_window
 
-    async def fetch(store: TicketStore) -> dict[str, object]:
+    async def fetch(db: Database) -> dict[str, object]:
         roster = roster_of(settings)
-        records = await store.calls_between(*day_window(roster, args.day))
+        records = await CallRepository(db).between(*day_window(roster, args.day))
         return day_stats(records, roster, args.day)
 
-    stats = with_store(settings, fetch)
+    stats = with_database(settings, fetch)
     if args.json:
         print(json.dumps(stats, ensure_ascii=False))
         return 0

@@ -114,7 +114,7 @@ def build_record(linkedid: str, events: Sequence[tuple[datetime, Event]]) -> Cal
             rec.disposition = ABANDONED
         elif kind == "AgentConnect":
             rec.answered_at, rec.disposition = at, ANSWERED
-            rec.agent = _agent(e)
+            rec.agent = agent_account(e)
             rec.wait_s = _seconds(e.get("HoldTime"))
         elif kind == "AgentComplete":
             rec.talk_s = _seconds(e.get("TalkTime"))
@@ -148,7 +148,8 @@ def caller_status(raw: str, e164: str | None) -> str:
     return "withheld" if is_withheld(raw) else "invalid"
 
 
-def _agent(event: Event) -> str | None:
+def agent_account(event: Event) -> str | None:
+    """The call taker's account of an app_queue event: PJSIP/taker1 → taker1."""
     interface = event.get("Interface") or ""
     account = interface.split("/", 1)[1] if "/" in interface else interface
     return account or event.get("MemberName") or None

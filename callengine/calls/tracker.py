@@ -19,12 +19,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from callengine.calls.record import CallRecord, Event, build_record, event_time, is_emergency
+from callengine.calls.events import CallAnswered, CallEnded, CallOffered, CallQueued, CallStarted, IvrDone
+from callengine.calls.numbers import to_e164
+from callengine.calls.record import CallRecord, Event, agent_account, build_record, event_time, is_emergency
 from callengine.core.clock import Clock
+from callengine.telephony import dialplan
 
 log = logging.getLogger(__name__)
 
 RecordSink = Callable[[CallRecord], Awaitable[None]]
+Publish = Callable[[object], None]
 # The record of a call from Asterisk's own log: (linkedid, earliest time it can have begun).
 Recover = Callable[[str, datetime], Awaitable[CallRecord | None]]
 KEPT_EVENTS = frozenset({
@@ -62,10 +66,12 @@ class LiveChannels:
 
 
 class CallTracker:
-    def __init__(self, sink: RecordSink, clock: Clock, recover: Recover | None = None) -> None:
+    def __init__(self, sink: RecordSink, clock: Clock, recover: Recover | None = None,
+                 publish: Publish | None = None) -> None:
         self.sink = sink
         self.clock = clock
         self.recover = recover
+        self.publish: Publish = publish or (lambda event: None)
         self.live: dict[str, _LiveCall] = {}
         self.finished: OrderedDict[str, None] = OrderedDict()
 
@@ -80,16 +86,26 @@ class CallTracker:
             now = self.clock.now()
             born = kind == "Newchannel" and uniqueid == linkedid
             call = self.live[linkedid] = _LiveCall(since=event_time(event, now), witnessed=born)
-        call.events.append((self.clock.now(), event))
+        seen = self.clock.now()
+        call.events.append((seen, event))
         if kind == "Newchannel":
             call.channels.add(uniqueid)
+        elif kind == "UserEvent" and event.get("UserEvent") == dialplan.RECORDING_EVENT:
+            self._started(linkedid, call, event, event_time(event, seen))
+        elif kind == "AgentCalled":
+            self.publish(CallOffered(linkedid, event_time(event, seen), event.get("Queue", ""),
+                                     agent_account(event) or ""))
         elif kind == "AgentConnect":
             call.agent_done = asyncio.Event()
+            self.publish(CallAnswered(linkedid, event_time(event, seen), agent_account(event) or "",
+                                      _float(event.get("HoldTime"))))
         elif kind == "AgentComplete" and call.agent_done is not None:
             call.agent_done.set()
         elif kind == "QueueCallerJoin":
             log.info("caller queued", extra={"linkedid": linkedid, "queue": event.get("Queue"),
                                              "position": event.get("Position")})
+            self.publish(CallQueued(linkedid, event_time(event, seen), event.get("Queue", ""),
+                                    _int(event.get("Position"))))
         elif kind == "Hangup":
             call.channels.discard(uniqueid)
             # a call not seen whole may hold channels we never heard of: its caller's hangup ends it
@@ -111,6 +127,14 @@ class CallTracker:
         call.notes.update(notes)
         if call.ivr_done is not None:
             call.ivr_done.set()
+        self.publish(IvrDone(linkedid, notes.get("category"), notes.get("priority"),
+                             tuple(notes.get("ivr_path", ()))))
+
+    def _started(self, linkedid: str, call: _LiveCall, event: Event, at: datetime) -> None:
+        first = next((e for _, e in call.events if e.get("Uniqueid") == linkedid), event)
+        raw = first.get("CallerIDNum", "")
+        self.publish(CallStarted(linkedid, at, to_e164(raw), raw, event.get("Dialed") or None,
+                                 event.get("Callid") or event.get("CallID") or None))
 
     def events_lost(self) -> None:
         """AMI was away (a reconnect): every call followed so far may have missed events."""
@@ -156,6 +180,7 @@ class CallTracker:
             return
         log.info("call finished", extra={"linkedid": linkedid, "disposition": record.disposition,
                                          "source": record.source})
+        self.publish(CallEnded(record))
         await self.sink(record)
 
     async def _wait_for_late_facts(self, linkedid: str, call: _LiveCall) -> None:
@@ -190,3 +215,15 @@ class CallTracker:
         self.finished[linkedid] = None
         if len(self.finished) > FINISHED_MEMORY:
             self.finished.popitem(last=False)
+
+
+def _int(raw: str | None) -> int | None:
+    try:
+        return int(raw) if raw else None
+    except ValueError:
+        return None
+
+
+def _float(raw: str | None) -> float | None:
+    value = _int(raw)
+    return float(value) if value is not None else None

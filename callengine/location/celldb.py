@@ -18,34 +18,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Float, Integer, MetaData, String, Table, select
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncEngine
-
+from callengine.db.cells import CellRepository
 from callengine.location.model import CellId, Location, LocationError
 from callengine.location.pani import network_name
 
-metadata = MetaData()
-cells = Table(
-    "cells", metadata,
-    Column("radio", String(8), primary_key=True),
-    Column("mcc", Integer, primary_key=True, autoincrement=False),
-    Column("net", Integer, primary_key=True, autoincrement=False),
-    Column("area", Integer, primary_key=True, autoincrement=False),
-    Column("cell", BigInteger, primary_key=True, autoincrement=False),  # NR cell ids have 36 bits
-    Column("lat", Float, nullable=False),
-    Column("lon", Float, nullable=False),
-    Column("range_m", Integer, nullable=False),
-    Column("samples", Integer, nullable=False),
-    Column("updated", BigInteger),  # Unix seconds, as OpenCelliD gives it
-)
-KEY = ("radio", "mcc", "net", "area", "cell")
 COLUMNS = ("radio", "mcc", "net", "area", "cell", "unit", "lon", "lat", "range", "samples", "changeable",
            "created", "updated", "averageSignal")
 RADIOS = frozenset({"GSM", "UMTS", "LTE", "NR"})  # CDMA rows (SID/NID/BID) have no use here
 BATCH = 5000
 DEFAULT_RANGE_M = 1000  # OpenCelliD's range 0 means "not estimated", not "exact"
-_INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 # column → (lowest, highest) accepted; the widths are those of the largest radio (NR TAC 24 bits, NCI 36 bits)
 _LIMITS = {"mcc": (1, 999), "net": (0, 999), "area": (0, 2**24 - 1), "cell": (0, 2**36 - 1),
            "range": (0, 100_000), "samples": (0, 2**31 - 1), "updated": (0, 2**40)}
@@ -69,24 +50,20 @@ class ImportResult:
         return f"imported {self.imported}, skipped {self.skipped}" + (f": {why}" if why else "")
 
 
-async def import_cells(engine: AsyncEngine, path: Path, progress: Callable[[int], None] | None = None,
+async def import_cells(cells: CellRepository, path: Path, progress: Callable[[int], None] | None = None,
                        batch_size: int = BATCH) -> ImportResult:
     """Upsert every valid row of an OpenCelliD CSV; progress gets the number of rows read so far after each batch.
 
     Rows are read and checked in a worker thread so the event loop stays free during a long import.
     Batches already written stay written if the file turns out corrupt halfway (re-import is safe).
     """
-    if engine.dialect.name not in _INSERTS:
-        raise LocationError(f"cell table needs sqlite or postgresql, not {engine.dialect.name}")
     result = ImportResult()
-    sql = _upsert_sql(engine)
     report = _Progress(progress or (lambda lines: None))
     stream = await asyncio.to_thread(_open, path)
     try:
         batches = _batches(stream, path, result, batch_size)
         while rows := await asyncio.to_thread(next, batches, None):
-            async with engine.begin() as conn:
-                await conn.exec_driver_sql(sql, rows)
+            await cells.upsert(rows)
             report(result.imported + result.skipped)
     finally:
         stream.close()
@@ -105,11 +82,8 @@ class _Progress:
             self.callback(lines)
 
 
-async def lookup(engine: AsyncEngine, cell: CellId) -> Location | None:
-    query = select(cells).where(cells.c.radio == cell.radio, cells.c.mcc == cell.mcc, cells.c.net == cell.mnc,
-                                cells.c.area == cell.area, cells.c.cell == cell.cell)
-    async with engine.connect() as conn:
-        row = (await conn.execute(query)).mappings().first()
+async def lookup(cells: CellRepository, cell: CellId) -> Location | None:
+    row = await cells.find(cell.radio, cell.mcc, cell.mnc, cell.area, cell.cell)
     if row is None:
         return None
     detail: dict[str, Any] = {"radio": cell.radio, "mcc": cell.mcc, "mnc": cell.mnc, "area": cell.area,
@@ -119,21 +93,6 @@ async def lookup(engine: AsyncEngine, cell: CellId) -> Location | None:
         detail["tower_updated"] = datetime.fromtimestamp(row["updated"], timezone.utc).isoformat()
     radius = row["range_m"] if row["range_m"] > 0 else DEFAULT_RANGE_M
     return Location(row["lat"], row["lon"], float(radius), "cell", "cell", None, detail)
-
-
-def _upsert_sql(engine: AsyncEngine) -> str:
-    """The upsert compiled once for the driver's executemany (SQLAlchemy's per-row work costs a third more time)."""
-    compiled = _upsert(engine.dialect.name).compile(dialect=engine.dialect)
-    if compiled.positiontup != [c.name for c in cells.columns]:  # rows are tuples in table column order
-        raise LocationError(f"{engine.dialect.name}: unexpected parameter order {compiled.positiontup}")
-    return str(compiled)
-
-
-def _upsert(dialect: str) -> Any:
-    statement = _INSERTS[dialect](cells)
-    values = [c.name for c in cells.columns if c.name not in KEY]
-    return statement.on_conflict_do_update(index_elements=list(KEY),
-                                           set_={name: statement.excluded[name] for name in values})
 
 
 def _open(path: Path) -> io.TextIOBase:

@@ -26,7 +26,9 @@ from callengine.location.celldb import lookup
 from callengine.location.model import CellId, Location, LocationError, best
 from callengine.location.pani import parse_pani
 from callengine.location.pidf import locations_from_sip
-from callengine.tickets.store import TicketStore
+from callengine.db.aml import AmlRepository
+from callengine.db.calls import CallRepository
+from callengine.db.cells import CellRepository
 
 log = logging.getLogger(__name__)
 SIP_TTL_S = 3600.0        # an INVITE's locations wait this long for their call to end
@@ -41,8 +43,9 @@ class _FromSip:
 
 
 class LocationDesk:
-    def __init__(self, store: TicketStore, clock: Clock, aml_window: timedelta) -> None:
-        self.store = store
+    def __init__(self, calls: CallRepository, aml: AmlRepository, cells: CellRepository, clock: Clock,
+                 aml_window: timedelta) -> None:
+        self.calls, self.aml_reports, self.cells = calls, aml, cells
         self.clock = clock
         self.aml_window = aml_window
         self.from_sip: dict[str, _FromSip] = {}
@@ -75,7 +78,7 @@ class LocationDesk:
                 found += await self._cell(sip.cell, record.linkedid)
         if record.caller:
             since, until = record.started_at - self.aml_window, record.ended_at + self.aml_window
-            found += [location_from_json(loc) for loc in await self.store.aml_locations(record.caller, since, until)]
+            found += [location_from_json(loc) for loc in await self.aml_reports.locations(record.caller, since, until)]
         chosen = best(found)
         return [loc.to_json() for loc in found], chosen.to_json() if chosen else None
 
@@ -83,18 +86,18 @@ class LocationDesk:
         """Keep the report; attach it to the caller's call if one ended within the window.
         The linkedid it went to, or None (a later call will pick it up)."""
         now = self.clock.now()
-        await self.store.add_aml(report.number, report.transport, report.location.to_json() if report.location
+        await self.aml_reports.add(report.number, report.transport, report.location.to_json() if report.location
                                  else None, report.raw, now)
         if report.number is None or report.location is None:
             return None
-        linkedid = await self.store.call_near(report.number, now - self.aml_window, now)
+        linkedid = await self.calls.call_near(report.number, now - self.aml_window, now)
         if linkedid is not None:
-            await self.store.add_location(linkedid, report.location.to_json(), _best_json)
+            await self.calls.add_location(linkedid, report.location.to_json(), _best_json)
         return linkedid
 
     async def _cell(self, cell: CellId, linkedid: str) -> list[Location]:
         try:
-            found = await asyncio.wait_for(asyncio.shield(lookup(self.store.engine, cell)), LOOKUP_TIMEOUT_S)
+            found = await asyncio.wait_for(asyncio.shield(lookup(self.cells, cell)), LOOKUP_TIMEOUT_S)
         except Exception as exc:  # the cell table is a help, never a condition
             log.warning("cell lookup failed: %s", str(exc) or type(exc).__name__, extra={"linkedid": linkedid})
             return []

@@ -17,6 +17,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from callengine.core.clock import Clock
+from callengine.queueing.events import JOINED, LEFT, PAUSED, UNPAUSED, MemberChanged, SupervisorAlert
 from callengine.queueing.members import UNREGISTERED, Member, QueueControl, QueueControlError
 from callengine.queueing.roster import Duty, Roster
 
@@ -31,7 +32,8 @@ WAKING_EVENTS = frozenset({"AgentComplete", "ContactStatus", "DeviceStateChange"
 
 class ShiftKeeper:
     def __init__(self, roster: Callable[[], Roster], queue: str, pbx: QueueControl, clock: Clock,
-                 alert: Alert, tick_s: float = 10.0) -> None:
+                 alert: Alert, tick_s: float = 10.0, publish: Callable[[object], None] | None = None) -> None:
+        self.publish = publish or (lambda event: None)
         self.roster = roster
         self.queue = queue
         self.pbx = pbx
@@ -91,8 +93,10 @@ class ShiftKeeper:
         if member.paused and member.reason == UNREGISTERED and registered:
             await self.pbx.pause(self.queue, member.account, False, "")
             log.info("call taker registered; unpaused", extra={"account": member.account, "queue": self.queue})
+            self.publish(MemberChanged(self.queue, member.account, UNPAUSED))
         elif not member.paused and not registered and not member.in_call:
             await self.pbx.pause(self.queue, member.account, True, UNREGISTERED)
+            self.publish(MemberChanged(self.queue, member.account, PAUSED, UNREGISTERED))
             log.warning("call taker's softphone unregistered; paused",
                         extra={"account": member.account, "queue": self.queue})
 
@@ -100,6 +104,7 @@ class ShiftKeeper:
         person = roster.people[account]
         here = account in online
         await self.pbx.add(self.queue, account, person.name, paused=not here, reason="" if here else UNREGISTERED)
+        self.publish(MemberChanged(self.queue, account, JOINED, "" if here else UNREGISTERED))
         log.info("call taker joined the queue", extra={"account": account, "queue": self.queue,
                                                         "paused": not here, "reason": "" if here else UNREGISTERED})
 
@@ -112,6 +117,7 @@ class ShiftKeeper:
             return
         self._waiting_for_call_end.discard(member.account)
         await self.pbx.remove(self.queue, member.account)
+        self.publish(MemberChanged(self.queue, member.account, LEFT))
         log.info("call taker left the queue", extra={"account": member.account, "queue": self.queue})
 
     async def _alert_once(self, key: tuple[object, ...], kind: str, message: str) -> None:
@@ -119,5 +125,6 @@ class ShiftKeeper:
             return
         self._alerted.add(key)
         log.warning("supervisor alert: %s", message, extra={"alert": kind})
+        self.publish(SupervisorAlert(kind, message))
         await self.alert(kind, message)
 

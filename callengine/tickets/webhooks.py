@@ -13,6 +13,8 @@ from typing import Any
 
 import aiohttp
 
+from callengine.tickets.events import TicketOpened
+
 log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Callengine-Signature"   # "sha256=<hex of HMAC-SHA256(secret, body)>"
 RETRIABLE = frozenset({408, 425, 429})          # plus every 5xx
@@ -32,6 +34,9 @@ class WebhookSink:
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
         self.queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
         self.slots = asyncio.Semaphore(parallel)
+
+    async def on_ticket_opened(self, event: TicketOpened) -> None:
+        self.submit("ticket.created", {"ticket": event.ticket.to_json(), "call": event.record.to_json()})
 
     def submit(self, event: str, payload: dict[str, Any]) -> None:
         body = json.dumps({"event": event, **payload}, ensure_ascii=False).encode()

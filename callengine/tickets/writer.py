@@ -11,16 +11,18 @@ import asyncio
 import json
 import logging
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
 from callengine.calls.record import CallRecord
-from callengine.tickets.store import Ticket, TicketStore
+from callengine.db.database import Database
+from callengine.tickets.events import TicketOpened
+from callengine.tickets.records import CallRecords
 
 log = logging.getLogger(__name__)
 
-Saved = Callable[[CallRecord, Ticket], Awaitable[None]]
+Publish = Callable[[object], None]
 
 
 class Spool:
@@ -90,11 +92,12 @@ class Spool:
 
 
 class RecordWriter:
-    def __init__(self, store: TicketStore, spool: Spool, on_saved: Saved | None = None,
+    def __init__(self, db: Database, spool: Spool, publish: Publish | None = None,
                  replay_every: float = 2.0) -> None:
-        self.store = store
+        self.db = db
+        self.records = CallRecords(db)
         self.spool = spool
-        self.on_saved = on_saved
+        self.publish: Publish = publish or (lambda event: None)
         self.replay_every = replay_every
         self.queue: asyncio.Queue[CallRecord] = asyncio.Queue()
         self.queued: dict[str, int] = {}   # linkedid → records submitted and not yet written or spooled
@@ -148,7 +151,7 @@ class RecordWriter:
                       extra={"linkedid": record.linkedid, "spool": str(self.spool.path), "error": "still down"})
             return False
         try:
-            ticket = await self.store.save_call(record)
+            ticket = await self.records.save(record)
         except Exception as exc:  # driver errors vary by backend; the record must not be lost
             self.database_down = True
             self.spool.append(record)
@@ -161,8 +164,7 @@ class RecordWriter:
         latency = (datetime.now(timezone.utc) - record.ended_at).total_seconds()
         log.info("call recorded", extra={"linkedid": record.linkedid, "disposition": record.disposition,
                                          "ticket": ticket.id, "hangup_to_commit_ms": round(latency * 1000, 1)})
-        if self.on_saved is not None:
-            await self.on_saved(record, ticket)
+        self.publish(TicketOpened(record, ticket))
         return True
 
     async def replay(self) -> int:
@@ -171,13 +173,13 @@ class RecordWriter:
         records = self.spool.take()
         if not records:
             self.spool.done()
-            self.database_down = self.database_down and not await self.store.ping()
+            self.database_down = self.database_down and not await self.db.ping()
             return 0
         for index, record in enumerate(records):
             try:
-                ticket = await self.store.save_call(record)
+                ticket = await self.records.save(record)
             except Exception as exc:  # driver errors vary by backend: is it the database or the record?
-                if await self.store.ping():
+                if await self.db.ping():
                     self.spool.reject(record)
                     log.error("call record refused by the database; kept in %s", self.spool.rejected,
                               extra={"linkedid": record.linkedid, "error": str(exc)})
@@ -188,8 +190,7 @@ class RecordWriter:
             if ticket is not None:
                 log.info("call recorded", extra={"linkedid": record.linkedid, "disposition": record.disposition,
                                                  "ticket": ticket.id, "from_spool": True})
-                if self.on_saved is not None:
-                    await self.on_saved(record, ticket)
+                self.publish(TicketOpened(record, ticket))
         self.spool.done()
         self.database_down = False
         return len(records)

@@ -244,3 +244,18 @@ class ProtocolLog(logging.LoggerAdapter[logging.Logger]):
         self.logger.warning("HTTP request refused: %s", exc.message or type(exc).__name__,
                             extra={"peer": peer, "status": exc.code})
         return True
+
+
+class WebServer:
+    """An aiohttp application served on one address, as a component."""
+
+    def __init__(self, app: web.Application, host: str, port: int) -> None:
+        self.runner = web.AppRunner(app)
+        self.host, self.port = host, port
+
+    async def start(self) -> None:
+        await self.runner.setup()
+        await web.TCPSite(self.runner, self.host, self.port).start()
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()

@@ -12,9 +12,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from callengine.tickets.records import CallRecords
+from callengine.db.tickets import TicketRepository
+from callengine.db.database import Database
 from callengine.calls.record import CallRecord
 from callengine.core.settings import load_settings
-from callengine.tickets.store import TicketStore
 from lab import write_config
 
 
@@ -115,11 +117,11 @@ def test_prune_spares_held_and_recent_recordings(tmp_path: Path) -> None:
     recent.write_bytes(b"RIFF")
 
     async def seed() -> None:
-        store = TicketStore(settings.database_url)
+        store = Database(settings.database_url)
         await store.migrate()
-        await store.save_call(CallRecord("held.1", None, "", "112", old, None, old, None, None, None, None, None,
+        await CallRecords(store).save(CallRecord("held.1", None, "", "112", old, None, old, None, None, None, None, None,
                                          "ended_in_ivr", 16, None, None, f"{day}/held.wav"))
-        assert await store.set_legal_hold("held.1", True)
+        assert await TicketRepository(store).set_legal_hold("held.1", True)
         await store.close()
 
     asyncio.run(seed())
@@ -165,10 +167,10 @@ def seeded(tmp_path: Path, database_url: str, records: list[CallRecord] = SCRIPT
     config = write_config(tmp_path, database=database_url)
 
     async def seed() -> None:
-        store = TicketStore(load_settings(config).database_url)
+        store = Database(load_settings(config).database_url)
         await store.migrate()
         for record in records:
-            await store.save_call(record)
+            await CallRecords(store).save(record)
         await store.close()
 
     asyncio.run(seed())

@@ -12,9 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from callengine.tickets.records import CallRecords
+from callengine.db.calls import CallRepository
+from callengine.db.database import Database
 from callengine.calls.record import CallRecord
 from callengine.core.settings import PROJECT_DIR
-from callengine.tickets.store import TicketStore
 from lab import AmiWatcher, Lab
 
 pytestmark = pytest.mark.integration
@@ -188,14 +190,14 @@ def test_missing_prompt_is_named_and_calls_still_work(bots, lab: Lab, tmp_path: 
 
 
 async def seed_pranks(lab: Lab, caller: str, count: int) -> None:
-    store = TicketStore(lab.settings.database_url)
+    store = Database(lab.settings.database_url)
     await store.migrate()
     now = datetime.now(timezone.utc)
     for n in range(count):
         at = now - timedelta(days=n + 1)
-        await store.save_call(CallRecord(f"seed.{n}", caller, caller, "112", at, None, at, None, "112", 1.0, None,
+        await CallRecords(store).save(CallRecord(f"seed.{n}", caller, caller, "112", at, None, at, None, "112", 1.0, None,
                                          None, "abandoned", 16, "Normal Clearing", "caller", None))
-        await store.mark_prank(f"seed.{n}")
+        await CallRepository(store).mark_prank(f"seed.{n}")
     await store.close()
 
 

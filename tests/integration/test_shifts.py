@@ -13,13 +13,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from callengine.db.alerts import PauseRepository
+from callengine.db.database import Database
 from callengine.queueing.roster import roster_of
 from callengine.core.settings import load_secrets
 from callengine.queueing.members import UNREGISTERED
 from callengine.queueing.shifts import ShiftKeeper
 from callengine.telephony.ami import ami_session
 from callengine.telephony.queues import AmiQueues
-from callengine.tickets.store import TicketStore
 from lab import ROSTER, Lab
 from test_spine import rms
 
@@ -230,9 +231,9 @@ def test_a_paused_call_taker_is_not_rung_and_the_pause_is_kept(bots, two_lab: La
 
 
 async def pauses(lab: Lab, account: str) -> list[dict[str, object]]:
-    store = TicketStore(lab.settings.database_url)
+    store = Database(lab.settings.database_url)
     try:
-        return await store.pauses(account)
+        return await PauseRepository(store).of(account)
     finally:
         await store.close()
 

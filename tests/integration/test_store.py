@@ -10,8 +10,12 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import StatementError
 
+from callengine.tickets.records import CallRecords
+from callengine.db.calls import CallRepository
+from callengine.db.tickets import TicketRepository
+from callengine.db.database import Database
 from callengine.calls.record import CallRecord
-from callengine.tickets.store import NEW, TicketStore
+from callengine.tickets.model import NEW
 from callengine.tickets.writer import RecordWriter, Spool
 
 pytestmark = pytest.mark.integration
@@ -29,8 +33,8 @@ def record(linkedid: str, **changes: object) -> CallRecord:
     return base
 
 
-async def stored(url: str) -> TicketStore:
-    store = TicketStore(url)
+async def stored(url: str) -> Database:
+    store = Database(url)
     await store.migrate()
     return store
 
@@ -38,15 +42,15 @@ async def stored(url: str) -> TicketStore:
 async def test_a_call_becomes_one_record_and_one_ticket_whatever_is_replayed(database_url: str) -> None:
     store = await stored(database_url)
     try:
-        ticket = await store.save_call(record("1795.1"))
+        ticket = await CallRecords(store).save(record("1795.1"))
         assert ticket is not None and ticket.status == NEW and ticket.category == "kebakaran"
-        assert await store.save_call(record("1795.1")) is None            # replayed: no second record
-        assert await store.save_call(record("1795.1", disposition="abandoned")) is None
+        assert await CallRecords(store).save(record("1795.1")) is None            # replayed: no second record
+        assert await CallRecords(store).save(record("1795.1", disposition="abandoned")) is None
         await store.migrate()                                              # migrating again is a no-op
-        [call] = await store.list_calls()
+        [call] = await CallRepository(store).newest()
         assert call.disposition == "answered" and call.ivr["ivr_path"] == ["greeting", "connecting"]
         assert call.locations[0]["source"] == "aml" and call.started_at == T0
-        assert [(t.linkedid, t.status) for t in await store.tickets()] == [("1795.1", NEW)]
+        assert [(t.linkedid, t.status) for t in await TicketRepository(store).newest()] == [("1795.1", NEW)]
     finally:
         await store.close()
 
@@ -55,10 +59,10 @@ async def test_prank_marks_count_per_number_in_the_window(database_url: str) -> 
     store = await stored(database_url)
     try:
         for n in range(3):
-            await store.save_call(record(f"p.{n}", started_at=T0 - timedelta(days=10 * n)))
-            assert await store.mark_prank(f"p.{n}")
-        assert await store.prank_calls("+6281234567890", T0 - timedelta(days=15)) == 2
-        assert not await store.mark_prank("no-such-call")
+            await CallRecords(store).save(record(f"p.{n}", started_at=T0 - timedelta(days=10 * n)))
+            assert await CallRepository(store).mark_prank(f"p.{n}")
+        assert await CallRepository(store).prank_calls("+6281234567890", T0 - timedelta(days=15)) == 2
+        assert not await CallRepository(store).mark_prank("no-such-call")
     finally:
         await store.close()
 
@@ -75,12 +79,12 @@ async def test_local_times_are_kept_and_compared_as_utc(database_url: str) -> No
         ("late", "2026-11-23T23:59:59"), ("midnight", "2026-11-24T00:00:00"))}  # 15:59:59Z, 16:00Z on the 23rd
     try:
         for name, started in at.items():
-            await store.save_call(record(name, started_at=started, answered_at=None, ended_at=started))
-        window = await store.calls_between(at["dawn"], at["midnight"])
+            await CallRecords(store).save(record(name, started_at=started, answered_at=None, ended_at=started))
+        window = await CallRepository(store).between(at["dawn"], at["midnight"])
         assert [c.linkedid for c in window] == ["dawn", "late"]
         assert window[0].started_at == at["dawn"] and window[0].started_at.tzinfo == timezone.utc
-        assert [c.linkedid for c in await store.list_calls(0, since=at["late"])] == ["midnight", "late"]
-        assert await store.count_calls(until=at["dawn"]) == 1
+        assert [c.linkedid for c in await CallRepository(store).newest(0, since=at["late"])] == ["midnight", "late"]
+        assert await CallRepository(store).count(until=at["dawn"]) == 1
     finally:
         await store.close()
 
@@ -89,9 +93,9 @@ async def test_a_naive_datetime_is_refused(database_url: str) -> None:
     store = await stored(database_url)
     try:
         with pytest.raises(StatementError, match="naive datetime"):
-            await store.save_call(record("naive", started_at=datetime(2026, 11, 23, 7, 0)))
+            await CallRecords(store).save(record("naive", started_at=datetime(2026, 11, 23, 7, 0)))
         with pytest.raises(StatementError, match="naive datetime"):
-            await store.calls_between(datetime(2026, 11, 23), datetime(2026, 11, 24))
+            await CallRepository(store).between(datetime(2026, 11, 23), datetime(2026, 11, 24))
     finally:
         await store.close()
 
@@ -102,12 +106,12 @@ async def test_sqlite_text_stays_naive_utc_so_old_rows_read_as_before(tmp_path: 
     store = await stored(f"sqlite+aiosqlite:///{tmp_path / 'callengine.db'}")
     try:
         for name in ("old", "new"):
-            await store.save_call(record(name, started_at=datetime(2026, 11, 23, 7, 0, tzinfo=WITA)))
+            await CallRecords(store).save(record(name, started_at=datetime(2026, 11, 23, 7, 0, tzinfo=WITA)))
         async with store.engine.begin() as conn:      # "old": the text DateTime(timezone=True) wrote for 22:00Z
             await conn.execute(text("UPDATE calls SET started_at = '2026-11-22 22:00:00.000000' WHERE linkedid = 'old'"))
             stored_text = (await conn.execute(text("SELECT started_at FROM calls WHERE linkedid = 'new'"))).scalar_one()
         assert stored_text == "2026-11-22 23:00:00.000000"
-        old, new = await store.calls_between(datetime(2026, 11, 23, 6, 0, tzinfo=WITA), T0)
+        old, new = await CallRepository(store).between(datetime(2026, 11, 23, 6, 0, tzinfo=WITA), T0)
         assert (old.linkedid, old.started_at) == ("old", datetime(2026, 11, 22, 22, 0, tzinfo=timezone.utc))
         assert new.started_at == datetime(2026, 11, 22, 23, 0, tzinfo=timezone.utc)
     finally:
@@ -133,9 +137,9 @@ async def test_records_spooled_while_postgres_is_down_arrive_once(postgres, tmp_
         assert await writer.replay() == 5 and not writer.spool.pending()
         writer.spool.append(record("down.0"))
         assert await writer.replay() == 1                                   # replayed twice: stored once
-        calls = await store.list_calls()
+        calls = await CallRepository(store).newest()
         assert sorted(c.linkedid for c in calls) == ["before"] + [f"down.{n}" for n in range(5)]
-        assert len(await store.tickets()) == 6 and sorted(saved) == sorted(c.linkedid for c in calls)
+        assert len(await TicketRepository(store).newest()) == 6 and sorted(saved) == sorted(c.linkedid for c in calls)
     finally:
         if not _running(postgres):
             postgres.start()
@@ -157,7 +161,7 @@ async def test_a_record_the_database_refuses_is_set_aside_and_the_rest_replayed(
         if database_url.startswith("sqlite"):              # SQLite keeps any length: refuse another way
             store.save_call = _refusing(store.save_call, "bad")  # type: ignore[method-assign]
         await writer.replay()
-        assert sorted(c.linkedid for c in await store.list_calls()) == ["good.1", "good.2"]
+        assert sorted(c.linkedid for c in await CallRepository(store).newest()) == ["good.1", "good.2"]
         assert not writer.spool.pending() and '"linkedid": "bad"' in writer.spool.rejected.read_text()
     finally:
         await store.close()
@@ -194,7 +198,7 @@ async def test_lookups_cancelled_mid_query_never_lock_sqlite_for_the_writer(tmp_
         nonlocal cancelled
         while True:
             try:
-                await asyncio.wait_for(store.prank_calls("+6281234567890", T0 - timedelta(days=30)),
+                await asyncio.wait_for(CallRepository(store).prank_calls("+6281234567890", T0 - timedelta(days=30)),
                                        random.uniform(0, 0.01))
             except TimeoutError:
                 cancelled += 1
@@ -204,7 +208,7 @@ async def test_lookups_cancelled_mid_query_never_lock_sqlite_for_the_writer(tmp_
     try:
         for n in range(60):
             async with asyncio.timeout(5):
-                assert await store.save_call(record(f"lock.{n}")) is not None
+                assert await CallRecords(store).save(record(f"lock.{n}")) is not None
             await asyncio.sleep(0.01)  # wait-ok: paces the writes between lookups
     finally:
         for task in readers:

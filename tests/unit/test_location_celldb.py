@@ -4,11 +4,12 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from callengine.db.cells import CellRepository
+from callengine.db.database import Database
+from callengine.db.models import cells
 from callengine.location import CellId, LocationError
-from callengine.location.celldb import _upsert, _upsert_sql, cells, import_cells, lookup, metadata
+from callengine.location.celldb import import_cells, lookup
 
 HEADER = "radio,mcc,net,area,cell,unit,lon,lat,range,samples,changeable,created,updated,averageSignal"
 GOOD = [
@@ -28,12 +29,11 @@ BAD = [
 
 
 @pytest.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'cells.db'}")
-    async with engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
-    yield engine
-    await engine.dispose()
+async def engine(tmp_path: Path) -> AsyncIterator[CellRepository]:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'cells.db'}")
+    await db.migrate()
+    yield CellRepository(db)
+    await db.close()
 
 
 def write(path: Path, lines: list[str], zipped: bool = False) -> Path:
@@ -42,12 +42,12 @@ def write(path: Path, lines: list[str], zipped: bool = False) -> Path:
     return path
 
 
-async def count(engine: AsyncEngine) -> int:
-    async with engine.connect() as conn:
+async def count(repository: CellRepository) -> int:
+    async with repository.db.connect() as conn:
         return (await conn.execute(select(func.count()).select_from(cells))).scalar_one()
 
 
-async def test_import_skips_and_counts_bad_rows(engine: AsyncEngine, tmp_path: Path) -> None:
+async def test_import_skips_and_counts_bad_rows(engine: CellRepository, tmp_path: Path) -> None:
     seen: list[int] = []
     result = await import_cells(engine, write(tmp_path / "c.csv", [HEADER, *GOOD, *BAD]), seen.append, batch_size=2)
     assert (result.imported, result.skipped) == (4, 6)
@@ -60,7 +60,7 @@ async def test_import_skips_and_counts_bad_rows(engine: AsyncEngine, tmp_path: P
     assert await count(engine) == 4
 
 
-async def test_gzip_import_and_lookup(engine: AsyncEngine, tmp_path: Path) -> None:
+async def test_gzip_import_and_lookup(engine: CellRepository, tmp_path: Path) -> None:
     result = await import_cells(engine, write(tmp_path / "cells.csv.gz", [HEADER, *GOOD, BAD[1]], zipped=True))
     assert (result.imported, result.skipped) == (4, 1)
     loc = await lookup(engine, CellId("LTE", 510, 10, 10783, 27439044))
@@ -73,13 +73,13 @@ async def test_gzip_import_and_lookup(engine: AsyncEngine, tmp_path: Path) -> No
     assert gsm.radius_m == 1000.0 and gsm.detail["range_estimated"] is True
 
 
-async def test_lookup_miss(engine: AsyncEngine, tmp_path: Path) -> None:
+async def test_lookup_miss(engine: CellRepository, tmp_path: Path) -> None:
     await import_cells(engine, write(tmp_path / "c.csv", [HEADER, *GOOD]))
     assert await lookup(engine, CellId("LTE", 510, 10, 10783, 27439049)) is None
     assert await lookup(engine, CellId("UMTS", 510, 10, 10783, 27439044)) is None  # same numbers, other radio
 
 
-async def test_reimport_is_idempotent_and_updates(engine: AsyncEngine, tmp_path: Path) -> None:
+async def test_reimport_is_idempotent_and_updates(engine: CellRepository, tmp_path: Path) -> None:
     path = write(tmp_path / "c.csv", [HEADER, *GOOD])
     seen: list[int] = []
     await import_cells(engine, path, seen.append)
@@ -92,12 +92,12 @@ async def test_reimport_is_idempotent_and_updates(engine: AsyncEngine, tmp_path:
     assert (loc.lat, loc.lon, loc.radius_m) == (-6.2, 106.8, 600.0) and await count(engine) == 4
 
 
-async def test_headerless_country_file(engine: AsyncEngine, tmp_path: Path) -> None:
+async def test_headerless_country_file(engine: CellRepository, tmp_path: Path) -> None:
     result = await import_cells(engine, write(tmp_path / "510.csv.gz", GOOD, zipped=True))
     assert result.imported == 4 and await count(engine) == 4
 
 
-async def test_not_an_opencellid_file(engine: AsyncEngine, tmp_path: Path) -> None:
+async def test_not_an_opencellid_file(engine: CellRepository, tmp_path: Path) -> None:
     with pytest.raises(LocationError, match="header lacks radio, mcc"):
         await import_cells(engine, write(tmp_path / "x.csv", ["name,phone", "a,b"]))
     with pytest.raises(LocationError, match="empty file"):
@@ -106,7 +106,7 @@ async def test_not_an_opencellid_file(engine: AsyncEngine, tmp_path: Path) -> No
         await import_cells(engine, empty)
 
 
-async def test_corrupt_gzip_is_reported(engine: AsyncEngine, tmp_path: Path) -> None:
+async def test_corrupt_gzip_is_reported(engine: CellRepository, tmp_path: Path) -> None:
     data = gzip.compress(("\n".join([HEADER, *GOOD * 50]) + "\n").encode())
     path = tmp_path / "broken.csv.gz"
     path.write_bytes(data[: len(data) // 2])
@@ -115,8 +115,8 @@ async def test_corrupt_gzip_is_reported(engine: AsyncEngine, tmp_path: Path) -> 
 
 
 async def test_postgresql_upsert_on_the_cell_key() -> None:
-    sql = str(_upsert("postgresql").compile(dialect=postgresql.dialect()))
+    db = Database("postgresql+asyncpg://nobody@127.0.0.1:1/none")  # compiles, never connects
+    sql = CellRepository(db)._sql()
     assert "ON CONFLICT (radio, mcc, net, area, cell) DO UPDATE SET lat = excluded.lat" in sql
-    engine = create_async_engine("postgresql+asyncpg://nobody@127.0.0.1:1/none")  # compiles, never connects
-    assert "VALUES ($1::VARCHAR, $2::INTEGER" in _upsert_sql(engine)
-    await engine.dispose()
+    assert "VALUES ($1::VARCHAR, $2::INTEGER" in sql
+    await db.close()

@@ -5,7 +5,8 @@ import pytest
 from sqlalchemy import DateTime
 from sqlalchemy.dialects import postgresql, sqlite
 
-from callengine.tickets.models import Base, UtcDateTime
+from callengine.db.models import Base
+from callengine.db.types import UtcDateTime
 
 WITA = timezone(timedelta(hours=8))
 

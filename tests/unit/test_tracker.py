@@ -163,3 +163,24 @@ async def test_asterisk_22s_unknown_cause_for_a_caller_who_hangs_up_is_normal_cl
               for e in transcript("abandoned_no_engine.ami") if e["Event"] not in drop]
     [record] = await replay(events)
     assert (record.hangup_cause, record.hangup_cause_text) == (16, "Normal Clearing")
+
+
+async def test_the_tracker_publishes_the_call_as_it_happens() -> None:
+    from callengine.calls.events import CallAnswered, CallEnded, CallOffered, CallQueued, CallStarted, IvrDone
+
+    published: list[object] = []
+    tracker = CallTracker(lambda record: asyncio.sleep(0), FrozenClock(), publish=published.append)
+    events = transcript("answered.ami")
+    linkedid = next(e["Linkedid"] for e in events if e["Event"] == "Newchannel")
+    tracker.ivr_started(linkedid)
+    for event in events:
+        if event["Event"] == "QueueCallerJoin":
+            tracker.annotate(linkedid, category="kebakaran", priority=10, ivr_path=["greeting", "connecting"])
+        await tracker.on_event(event)
+    kinds = [type(e) for e in published]
+    assert kinds[:2] == [CallStarted, IvrDone] and kinds[-1] is CallEnded
+    assert kinds.index(CallQueued) < kinds.index(CallOffered) < kinds.index(CallAnswered) < kinds.index(CallEnded)
+    started, offered = published[0], next(e for e in published if isinstance(e, CallOffered))
+    assert started.caller == "+6281234567890" and started.dialed == "112"          # type: ignore[attr-defined]
+    assert offered.agent == "taker1" and offered.queue == "112"                      # type: ignore[attr-defined]
+    assert published[-1].record.linkedid == linkedid                                 # type: ignore[attr-defined]

@@ -7,12 +7,11 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from callengine.location.celldb import metadata as cells_metadata
-from callengine.tickets.models import Base
+from callengine.db.models import Base
 
 
 def run(connection: Connection) -> None:
-    context.configure(connection=connection, target_metadata=[Base.metadata, cells_metadata], render_as_batch=True)
+    context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
     with context.begin_transaction():
         context.run_migrations()
 

@@ -13,7 +13,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    # Mirrors callengine.location.celldb.cells; the composite key is what the importer upserts on.
+    # Mirrors callengine.db.models.cells; the composite key is what the importer upserts on.
     op.create_table(
         "cells",
         sa.Column("radio", sa.String(8), nullable=False),

@@ -1,39 +1,13 @@
-"""Tables of the ticket store. Schema changes go through Alembic (migrations/)."""
+"""The tables. Schema changes go through Alembic (db/migrations/)."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Dialect, Float, ForeignKey, Integer, String
+from sqlalchemy import JSON, BigInteger, Boolean, Column, Float, ForeignKey, Integer, String, Table
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.types import TypeDecorator
 
-
-class UtcDateTime(TypeDecorator[datetime]):
-    """A moment, kept and compared in UTC on every backend.
-
-    PostgreSQL's timestamptz converts by itself, but SQLite keeps DateTime(timezone=True) as
-    the wall-clock text of whatever offset it was given, offset dropped: a local (WITA) bound
-    compared with UTC text is hours off. So every value is converted to UTC before it reaches
-    the database, as a bound value or a bound of a comparison, and comes back aware UTC. The
-    SQLite text is the same naive UTC text DateTime(timezone=True) wrote: old rows read as before.
-    """
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError(f"naive datetime {value.isoformat()} given to the store: which time zone is it in?")
-        return value.astimezone(timezone.utc)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:           # SQLite: the text is UTC without its offset
-            return value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
+from callengine.db.types import UtcDateTime
 
 
 class Base(DeclarativeBase):
@@ -117,3 +91,19 @@ class AmlRow(Base):
     channel: Mapped[str] = mapped_column(String(10))          # "http" or "sms"
     location: Mapped[dict[str, Any]] = mapped_column(JSON)
     raw: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+# OpenCelliD's towers, as imported (`callengine celldb import`); keyed like the network keys them.
+cells = Table(
+    "cells", Base.metadata,
+    Column("radio", String(8), primary_key=True),
+    Column("mcc", Integer, primary_key=True, autoincrement=False),
+    Column("net", Integer, primary_key=True, autoincrement=False),
+    Column("area", Integer, primary_key=True, autoincrement=False),
+    Column("cell", BigInteger, primary_key=True, autoincrement=False),  # NR cell ids have 36 bits
+    Column("lat", Float, nullable=False),
+    Column("lon", Float, nullable=False),
+    Column("range_m", Integer, nullable=False),
+    Column("samples", Integer, nullable=False),
+    Column("updated", BigInteger),  # Unix seconds, as OpenCelliD gives it
+)

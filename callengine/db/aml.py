@@ -1,0 +1,27 @@
+"""AML reports as received."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select
+
+from callengine.db.database import Database
+from callengine.db.models import AmlRow
+
+
+class AmlRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def add(self, number: str | None, channel: str, location: dict[str, Any] | None,
+                  raw: dict[str, str], at: datetime) -> None:
+        async with self.db.begin() as c:
+            await c.execute(insert(AmlRow).values(number=number or "", channel=channel, received_at=at,
+                                                  location=location or {}, raw=raw))
+
+    async def locations(self, number: str, since: datetime, until: datetime) -> list[dict[str, Any]]:
+        query = (select(AmlRow.location).where(AmlRow.number == number, AmlRow.received_at >= since,
+                                               AmlRow.received_at <= until).order_by(AmlRow.id))
+        async with self.db.connect() as c:
+            return [loc for loc in (await c.execute(query)).scalars() if loc]

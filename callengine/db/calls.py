@@ -1,0 +1,113 @@
+"""Call records."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import fields
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from callengine.calls.record import CallRecord
+from callengine.db.database import Database
+from callengine.db.models import CallRow, TicketRow
+
+Rank = Callable[[list[dict[str, Any]]], dict[str, Any] | None]
+
+
+class CallRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def add(self, record: CallRecord, conn: AsyncConnection | None = None) -> bool:
+        """Insert the record once: False if its Linkedid is stored already."""
+        values = {f.name: getattr(record, f.name) for f in fields(record)}
+        statement = self.db.insert(CallRow).values(**values).on_conflict_do_nothing(index_elements=["linkedid"])
+        async with self.db.begin(conn) as c:
+            return bool((await c.execute(statement)).rowcount)
+
+    async def set_recording_facts(self, linkedid: str, facts: dict[str, object]) -> None:
+        async with self.db.begin() as c:
+            await c.execute(update(CallRow).where(CallRow.linkedid == linkedid).values(recording_facts=facts))
+
+    async def call_near(self, caller: str, since: datetime, until: datetime) -> str | None:
+        """The caller's latest call that was still going or ended within [since, until]."""
+        query = (select(CallRow.linkedid).where(CallRow.caller == caller, CallRow.ended_at >= since,
+                                                CallRow.started_at <= until)
+                 .order_by(CallRow.started_at.desc()).limit(1))
+        async with self.db.connect() as c:
+            return (await c.execute(query)).scalar_one_or_none()
+
+    async def add_location(self, linkedid: str, location: dict[str, Any], rank: Rank) -> None:
+        """One more location for a stored call; `rank` picks the best of them all again."""
+        async with self.db.begin() as c:
+            query = select(CallRow.locations).where(CallRow.linkedid == linkedid)
+            if self.db.dialect == "postgresql":
+                query = query.with_for_update()    # two AML reports at once must not lose one
+            known = (await c.execute(query)).scalar_one_or_none() or []
+            locations = [*known, location]
+            await c.execute(update(CallRow).where(CallRow.linkedid == linkedid)
+                            .values(locations=locations, location=rank(locations)))
+
+    async def held_recordings(self) -> set[str]:
+        """Recordings of calls whose ticket is under legal hold: retention never deletes them."""
+        query = (select(CallRow.recording).join(TicketRow, TicketRow.linkedid == CallRow.linkedid)
+                 .where(TicketRow.legal_hold.is_(True), CallRow.recording.is_not(None)))
+        async with self.db.connect() as c:
+            return set((await c.execute(query)).scalars())
+
+    async def unprocessed_recordings(self, since: datetime, limit: int = 1000) -> list[tuple[str, str]]:
+        """(linkedid, recording) of recent calls whose recording has no facts yet (engine stopped first)."""
+        query = (select(CallRow.linkedid, CallRow.recording)
+                 .where(CallRow.recording.is_not(None), CallRow.recording_facts.is_(None), CallRow.ended_at >= since)
+                 .order_by(CallRow.ended_at).limit(limit))
+        async with self.db.connect() as c:
+            return [(row[0], row[1]) for row in await c.execute(query)]
+
+    async def known_linkedids(self, candidates: list[str]) -> set[str]:
+        known: set[str] = set()
+        async with self.db.connect() as c:
+            for start in range(0, len(candidates), 500):   # bounded IN lists
+                query = select(CallRow.linkedid).where(CallRow.linkedid.in_(candidates[start:start + 500]))
+                known.update((await c.execute(query)).scalars())
+        return known
+
+    async def mark_prank(self, linkedid: str, prank: bool = True) -> bool:
+        """A call taker's verdict on a call; False if no such call."""
+        statement = update(CallRow).where(CallRow.linkedid == linkedid).values(prank=prank)
+        async with self.db.begin() as c:
+            return bool((await c.execute(statement)).rowcount)
+
+    async def prank_calls(self, caller: str, since: datetime) -> int:
+        query = (select(func.count()).select_from(CallRow)
+                 .where(CallRow.caller == caller, CallRow.prank.is_(True), CallRow.started_at >= since))
+        async with self.db.connect() as c:
+            return int((await c.execute(query)).scalar_one())
+
+    async def between(self, start: datetime, end: datetime) -> list[CallRecord]:
+        query = select(CallRow).where(*_started_within(start, end)).order_by(CallRow.started_at)
+        async with self.db.connect() as c:
+            return [_to_record(row) for row in (await c.execute(query)).mappings().all()]
+
+    async def newest(self, limit: int = 100, since: datetime | None = None,
+                     until: datetime | None = None) -> list[CallRecord]:
+        """Newest first, started in [since, until); limit 0 for all of them."""
+        query = select(CallRow).where(*_started_within(since, until)).order_by(CallRow.started_at.desc())
+        async with self.db.connect() as c:
+            rows = (await c.execute(query.limit(limit) if limit else query)).mappings().all()
+        return [_to_record(row) for row in rows]
+
+    async def count(self, since: datetime | None = None, until: datetime | None = None) -> int:
+        query = select(func.count()).select_from(CallRow).where(*_started_within(since, until))
+        async with self.db.connect() as c:
+            return int((await c.execute(query)).scalar_one())
+
+
+def _started_within(since: datetime | None, until: datetime | None) -> list[ColumnElement[bool]]:
+    """Conditions on a call's start: since inclusive, until exclusive, either open."""
+    return ([CallRow.started_at >= since] if since else []) + ([CallRow.started_at < until] if until else [])
+
+
+def _to_record(row: object) -> CallRecord:
+    return CallRecord(**{f.name: row[f.name] for f in fields(CallRecord)})  # type: ignore[index]
