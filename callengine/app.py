@@ -9,16 +9,21 @@ import asyncio
 import logging
 import signal
 from datetime import timedelta
+from typing import Any, get_args
 
 from callengine.audio.processing import RecordingProcessor
+from callengine.calls.callback import Callbacks
+from callengine.calls.events import CallEvent
+from callengine.calls.live import LiveCalls
 from callengine.audio.prompts import durations
 from callengine.calls.recovery import CallRecovery
 from callengine.calls.tracker import KEPT_EVENTS, CallTracker
 from callengine.core.bus import EventBus
 from callengine.core.clock import Clock, SystemClock
 from callengine.core.component import Components, Service
+from callengine.core.fanout import Fanout
 from callengine.core.settings import Settings, load_secrets
-from callengine.db.alerts import AlertRepository
+from callengine.db.alerts import AlertRepository, PauseRepository
 from callengine.db.aml import AmlRepository
 from callengine.db.calls import CallRepository
 from callengine.db.cells import CellRepository
@@ -30,7 +35,9 @@ from callengine.ivr.pranks import PrankPolicy
 from callengine.location.desk import LocationDesk
 from callengine.location.service import LocationService
 from callengine.queueing.alerts import AlertKeeper
+from callengine.queueing.pauses import Pauses
 from callengine.queueing.roster import RosterFile
+from callengine.queueing.status import status_json
 from callengine.queueing.shifts import WAKING_EVENTS, ShiftKeeper
 from callengine.telephony.ami import AmiClient, AmiError
 from callengine.telephony.fastagi import AgiChannel, FastAgiServer
@@ -39,9 +46,11 @@ from callengine.tickets.events import TicketOpened
 from callengine.tickets.intake import RecordIntake
 from callengine.tickets.webhooks import WebhookSink
 from callengine.tickets.writer import RecordWriter, Spool
-from callengine.web.server import WebServer, make_app
+from callengine.web.live import LIVE_EVENTS, LiveApi, add_live_routes
+from callengine.web.server import AmlAccess, WebServer, make_app
 
 log = logging.getLogger(__name__)
+CALL_EVENTS = get_args(CallEvent)
 
 
 class Engine:
@@ -78,8 +87,19 @@ class Engine:
         webhooks = WebhookSink(s.webhook_urls, secrets["webhook"])
         bus.subscribe(TicketOpened, recordings.on_ticket_opened)
         bus.subscribe(TicketOpened, webhooks.on_ticket_opened)
-        web = WebServer(make_app({"ami": self.ami_ok, "fastagi": self.fastagi_ok, "database": db.ping}, desk.aml),
-                        s.web_host, s.web_port)
+        self.live_calls, feed = LiveCalls(), Fanout()
+        bus.subscribe(CALL_EVENTS, self.live_calls.on_event)
+        bus.subscribe(LIVE_EVENTS, feed.publish)
+        roster = self.shifts.roster
+        queues = AmiQueues(self.ami)
+        live = LiveApi(secrets["engine_api"], feed, self.live_calls,
+                       lambda: self.queue_status(queues, roster),
+                       Callbacks(lambda action: self.ami.action(action), roster),
+                       Pauses(s.queue, s.pause_reasons, roster, queues, PauseRepository(db), clock))
+        app = make_app({"ami": self.ami_ok, "fastagi": self.fastagi_ok, "database": db.ping}, desk.aml,
+                       AmlAccess(s.aml_token or secrets["aml"], s.aml_allow))
+        add_live_routes(app, live)
+        web = WebServer(app, s.web_host, s.web_port, on_stop=feed.close)
 
         self.components = Components([
             bus, self.migrator, recordings, Service("webhooks", webhooks.run),
@@ -103,6 +123,10 @@ class Engine:
             return await self.ami.action({"Action": "CoreShowChannels"}, as_list=True, timeout=15)
         except AmiError as exc:
             raise RuntimeError(f"cannot list channels: {exc}") from exc
+
+    async def queue_status(self, queues: AmiQueues, roster: RosterFile) -> dict[str, Any]:
+        states = [await queues.queue_state(name) for name in (self.settings.queue, f"{self.settings.queue}-fallback")]
+        return status_json(states, roster(), self.clock.now())
 
     async def ivr_session(self, agi: AgiChannel) -> None:
         self.tracker.ivr_started(agi.env.get("agi_uniqueid", ""))

@@ -251,30 +251,32 @@ def cmd_queue_status(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_queue_pause(settings: Settings, args: argparse.Namespace) -> int:
-    """Pause or unpause a call taker in every 112 queue, and keep who, why and when."""
+    """Pause or unpause a call taker in the 112 queue, and keep who, why and when."""
+    from callengine.core.clock import SystemClock
     from callengine.db.alerts import PauseRepository
+    from callengine.db.database import Database
+    from callengine.queueing.pauses import PauseError, Pauses, check_pause
     from callengine.telephony.queues import AmiQueues
 
     pausing = not getattr(args, "unpause", False)
-    if args.account not in roster_of(settings).people:
-        return _fail([f"{args.account!r} is not on the roster ({settings.roster_file})"])
-    if pausing and args.reason not in settings.pause_reasons:
-        return _fail([f"reason {args.reason!r} is not one of {', '.join(settings.pause_reasons)} ([queue] pause_reasons)"])
+    roster = roster_of(settings)
 
     async def act() -> None:
-        async with _ami(settings) as ami:
-            await AmiQueues(ami).pause(settings.queue, args.account, pausing, args.reason if pausing else "")
+        db = Database(settings.database_url)
+        try:
+            await db.migrate()
+            async with _ami(settings) as ami:
+                pauses = Pauses(settings.queue, settings.pause_reasons, lambda: roster, AmiQueues(ami),
+                                PauseRepository(db), SystemClock())
+                await pauses.set(args.account, pausing, args.reason, args.by)
+        finally:
+            await db.close()
 
-    async def keep(db: Database) -> None:
-        pauses = PauseRepository(db)
-        now = datetime.now(settings.timezone)
-        if pausing:
-            await pauses.start(args.account, args.reason, args.by, now)
-        else:
-            await pauses.end(args.account, args.by, now)
-
-    asyncio.run(act())
-    with_database(settings, keep)
+    try:
+        check_pause(roster, settings.pause_reasons, args.account, pausing, args.reason)  # before any AMI login
+        asyncio.run(act())
+    except PauseError as exc:
+        return _fail([str(exc)])
     print(f"{args.account}: " + (f"jeda ({args.reason})" if pausing else "siap menerima panggilan (ready)"))
     return 0
 

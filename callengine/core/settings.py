@@ -20,6 +20,21 @@ _NUMBER = re.compile(r"^\+?[0-9*#]{1,20}$")
 
 
 @dataclass(frozen=True)
+class ConsoleSettings:
+    """`callengine console`, the people's web console: where it listens and how it keeps sessions."""
+    host: str = "127.0.0.1"
+    port: int = 8080
+    session_idle_s: int = 1800          # a session unused this long ends
+    secure_cookies: str = "auto"        # auto: Secure when the request came over TLS; always: every cookie
+    trusted_proxies: tuple[str, ...] = ()   # whose X-Forwarded-For / -Proto are believed
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/"
+
+
+@dataclass(frozen=True)
 class Settings:
     config_file: Path
     city: str
@@ -58,7 +73,10 @@ class Settings:
     webhook_urls: tuple[str, ...]
     recordings_keep_days: int
     aml_window_s: int
+    aml_token: str            # "" means: the generated `aml` secret in runtime/secrets.conf
+    aml_allow: tuple[str, ...]
     database_note: str | None = None   # how a common spelling of the database URL was read
+    console: ConsoleSettings = ConsoleSettings()
 
     @property
     def secrets_file(self) -> Path:
@@ -187,6 +205,29 @@ def load_settings(path: Path | None = None) -> Settings:
         webhook_urls=hooks,
         recordings_keep_days=r.integer("general", "recordings_keep_days", 365, 1, 36500),
         aml_window_s=r.integer("location", "aml_window", 600, 10, 86400),
+        console=_console(r),
+        aml_token=r.sections.get("aml", {}).get("token", ""),
+        aml_allow=_networks(r, "aml", "allow"),
+    )
+
+
+def _networks(r: ConfigReader, section: str, key: str) -> tuple[str, ...]:
+    found = r.listing(section, key, "") if r.sections.get(section, {}).get(key) else ()
+    for entry in found:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise r.fail(section, key, f"{entry!r} is not an address or network") from None
+    return found
+
+
+def _console(r: ConfigReader) -> ConsoleSettings:
+    host, port = r.endpoint("console", "listen", "127.0.0.1:8080")
+    return ConsoleSettings(
+        host=host, port=port,
+        session_idle_s=r.integer("console", "session_idle", 1800, 60, 86400),
+        secure_cookies=r.choice("console", "secure_cookies", "auto", ("auto", "always")),
+        trusted_proxies=r.networks("console", "trusted_proxies"),
     )
 
 
@@ -197,7 +238,7 @@ def load_secrets(settings: Settings, accounts: Iterable[str] = ()) -> dict[str, 
     known: dict[str, str] = {}
     if path.exists():
         known = ConfigReader(path).sections.get("secrets", {})
-    wanted = ["ami", "webhook", "hep", *accounts]
+    wanted = ["ami", "webhook", "hep", "aml", "engine_api", *accounts]
     missing = [name for name in wanted if not known.get(name)]
     if missing:
         for name in missing:

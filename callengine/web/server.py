@@ -7,9 +7,13 @@ nothing a caller's phone sends can touch a call in progress.
 from __future__ import annotations
 
 import asyncio
+import base64
 import email.parser
+import hmac
+import ipaddress
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from email.message import Message
 from typing import Any
 from urllib.parse import unquote_plus
@@ -45,7 +49,45 @@ class Refused(Exception):
         self.status, self.reason = status, reason
 
 
-def make_app(checks: Mapping[str, Check], aml: AmlSink | None = None) -> web.Application:
+@dataclass(frozen=True)
+class AmlAccess:
+    """Who may post AML: the configured token (`Authorization: Bearer`, HTTP basic with user
+    `aml`, or `?token=` for SMS gateways that only take a URL), from the allowed networks."""
+    token: str
+    allow: tuple[str, ...] = ()
+
+    def check(self, request: web.Request) -> None:
+        if self.allow and not _in_networks(request.remote or "", self.allow):
+            raise Refused(403, f"{request.remote} may not post AML ([aml] allow)")
+        if not any(hmac.compare_digest(given.encode(), self.token.encode()) for given in _credentials(request)):
+            raise Refused(401, "AML needs its token (Authorization: Bearer, basic auth as 'aml', or ?token=)")
+
+
+def _credentials(request: web.Request) -> list[str]:
+    given = [request.query.get("token", "")]
+    scheme, _, value = request.headers.get(hdrs.AUTHORIZATION, "").partition(" ")
+    if scheme.lower() == "bearer":
+        given.append(value.strip())
+    elif scheme.lower() == "basic":
+        try:
+            user, _, password = base64.b64decode(value.strip(), validate=True).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            return given
+        if user == "aml":
+            given.append(password)
+    return [g for g in given if g]
+
+
+def _in_networks(address: str, networks: tuple[str, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in ipaddress.ip_network(n, strict=False) for n in networks)
+
+
+def make_app(checks: Mapping[str, Check], aml: AmlSink | None = None,
+             aml_access: AmlAccess | None = None) -> web.Application:
     async def healthz(request: web.Request) -> web.Response:
         results = {name: await check() for name, check in checks.items()}
         failing = [name for name, ok in results.items() if not ok]
@@ -53,10 +95,16 @@ def make_app(checks: Mapping[str, Check], aml: AmlSink | None = None) -> web.App
         return web.json_response(body, status=200 if not failing else 503)
 
     async def aml_http(request: web.Request) -> web.Response:
+        _allowed(request)
         return await _accept(parse_aml_http(_unique(await _form(request))))
+
+    def _allowed(request: web.Request) -> None:
+        if aml_access is not None:
+            aml_access.check(request)
 
     async def aml_sms(request: web.Request) -> web.Response:
         """The SMS text as the body (text/plain, sender in ?from=) or as form fields from + text."""
+        _allowed(request)
         if request.content_type in (FORM, MULTIPART):
             fields = _unique(await _form(request))
             sender, text = fields.get("from", ""), fields.get("text", "")
@@ -249,13 +297,16 @@ class ProtocolLog(logging.LoggerAdapter[logging.Logger]):
 class WebServer:
     """An aiohttp application served on one address, as a component."""
 
-    def __init__(self, app: web.Application, host: str, port: int) -> None:
+    def __init__(self, app: web.Application, host: str, port: int,
+                 on_stop: Callable[[], None] = lambda: None) -> None:
         self.runner = web.AppRunner(app)
         self.host, self.port = host, port
+        self.on_stop = on_stop   # e.g. end the live streams, or cleanup waits for them
 
     async def start(self) -> None:
         await self.runner.setup()
         await web.TCPSite(self.runner, self.host, self.port).start()
 
     async def stop(self) -> None:
+        self.on_stop()
         await self.runner.cleanup()

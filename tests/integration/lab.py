@@ -50,6 +50,9 @@ spv1 = Supervisor Satu
 """
 
 
+AML_TOKEN = "lab-aml-token"   # the lab's [aml] token: tests post AML with it
+
+
 def write_config(folder: Path, roster: str = ROSTER, **overrides: str) -> Path:
     rtp = 20000 + (free_port() % 20000)
     values = {
@@ -57,7 +60,7 @@ def write_config(folder: Path, roster: str = ROSTER, **overrides: str) -> Path:
         "runtime": str(folder / "rt"), "database": "sqlite", "recordings": str(folder / "rec"),
         "asterisk_config": str(PROJECT_DIR / "config" / "asterisk"),
         "dialplan": str(PROJECT_DIR / "dialplan"), "sounds": str(PROJECT_DIR / "sounds"),
-        "ivr": str(PROJECT_DIR / "config" / "ivr.conf"), "overflow": "30", "hold_announce": "20", "position_announce": "0", "webhooks": "",
+        "ivr": str(PROJECT_DIR / "config" / "ivr.conf"), "overflow": "30", "hold_announce": "20", "position_announce": "0", "webhooks": "", "aml_allow": "",
         "sip_bind": "127.0.0.1", "sip_port": str(free_port(udp=True)), "ami_port": str(free_port()),
         "rtp_start": str(rtp), "rtp_end": str(rtp + 200),
         "fastagi_port": str(free_port()), "web_port": str(free_port()), "hep_port": str(free_port(udp=True)),
@@ -101,6 +104,9 @@ strategy = rrmemory
 overflow = {values['overflow']}
 hold_announce = {values['hold_announce']}
 position_announce = {values['position_announce']}
+[aml]
+token = {AML_TOKEN}
+allow = {values['aml_allow']}
 [webhooks]
 urls = {values['webhooks']}
 """)

@@ -11,7 +11,7 @@ import urllib.parse
 
 import pytest
 
-from lab import Lab
+from lab import AML_TOKEN, Lab
 
 pytestmark = pytest.mark.integration
 FORM = "application/x-www-form-urlencoded"
@@ -41,7 +41,8 @@ def sms() -> bytes:
 
 
 def request(method: str, path: str, body: bytes = b"", content_type: str | None = None, *extra: str) -> bytes:
-    headers = ["Host: 127.0.0.1", "Connection: close", f"Content-Length: {len(body)}", *extra]
+    headers = ["Host: 127.0.0.1", "Connection: close", f"Content-Length: {len(body)}",
+               f"Authorization: Bearer {AML_TOKEN}", *extra]
     if content_type is not None:
         headers.append(f"Content-Type: {content_type}")
     return f"{method} {path} HTTP/1.1\r\n{''.join(h + chr(13) + chr(10) for h in headers)}\r\n".encode() + body

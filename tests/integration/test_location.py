@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import sipp
-from lab import Lab
+from lab import AML_TOKEN, Lab
 
 pytestmark = pytest.mark.integration
 CALLER = "081234567890"
@@ -92,7 +92,7 @@ def test_hostile_xml_is_refused_and_the_call_is_recorded(lab: Lab, tmp_path: Pat
 
 def post(lab: Lab, path: str, data: bytes, content_type: str) -> tuple[int, dict[str, object]]:
     request = urllib.request.Request(f"http://127.0.0.1:{lab.settings.web_port}{path}", data=data,
-                                     headers={"Content-Type": content_type})
+                                     headers={"Content-Type": content_type, "Authorization": f"Bearer {AML_TOKEN}"})
     try:
         with urllib.request.urlopen(request, timeout=10) as reply:
             return reply.status, json.load(reply)

@@ -73,6 +73,6 @@ def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
 def test_secrets_are_generated_once_private_and_stable(tmp_path: Path) -> None:
     s = load_settings(write(tmp_path, BASE))
     first = load_secrets(s, roster_of(s).people)
-    assert set(first) == {"ami", "webhook", "hep", "taker1", "spv1"} and all(len(v) >= 20 for v in first.values())
+    assert set(first) == {"ami", "webhook", "hep", "aml", "engine_api", "taker1", "spv1"} and all(len(v) >= 20 for v in first.values())
     assert s.secrets_file.stat().st_mode & 0o077 == 0
     assert load_secrets(s) == first

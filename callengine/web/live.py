@@ -1,0 +1,169 @@
+"""The engine's live API, on loopback for the console only, behind a generated secret
+(`engine_api` in runtime/secrets.conf) sent as `Authorization: Bearer <secret>`:
+
+- `GET /api/live/events`: Server-Sent Events, first `snapshot` (the present), then every call
+  and queue event as it happens (`call.started`, `call.ivr_done`, `call.queued`, `call.offered`,
+  `call.answered`, `call.ended`, `queue.member`, `queue.alert`), a comment every 15 s.
+- `GET /api/live/snapshot`: calls in progress with their facts, queue members, waiting callers.
+- `POST /api/live/callback` {account, number, by}: ring the call taker, then the citizen.
+- `POST /api/live/pause` {account, paused, reason, by}: pause or unpause a call taker.
+"""
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+
+from callengine.calls.callback import CallbackError, Callbacks
+from callengine.calls.events import CallAnswered, CallEnded, CallOffered, CallQueued, CallStarted, IvrDone
+from callengine.calls.live import LiveCalls
+from callengine.core.fanout import Fanout
+from callengine.queueing.events import MemberChanged, SupervisorAlert
+from callengine.queueing.pauses import PauseError, Pauses
+
+log = logging.getLogger(__name__)
+HEARTBEAT_S = 15.0
+EVENT_NAMES: dict[type, str] = {
+    CallStarted: "call.started", IvrDone: "call.ivr_done", CallQueued: "call.queued", CallOffered: "call.offered",
+    CallAnswered: "call.answered", CallEnded: "call.ended", MemberChanged: "queue.member",
+    SupervisorAlert: "queue.alert",
+}
+LIVE_EVENTS = tuple(EVENT_NAMES)
+QueueStatus = Callable[[], Awaitable[dict[str, Any]]]
+
+
+@dataclass
+class LiveApi:
+    secret: str
+    feed: Fanout
+    calls: LiveCalls
+    queue_status: QueueStatus
+    callbacks: Callbacks
+    pauses: Pauses
+
+
+def event_json(event: object) -> dict[str, Any]:
+    if isinstance(event, CallEnded):
+        return {"record": event.record.to_json()}
+    return asdict(event)  # type: ignore[call-overload]
+
+
+def add_live_routes(app: web.Application, api: LiveApi) -> None:
+    app["live"] = api
+    app.router.add_get("/api/live/events", _guarded(_events))
+    app.router.add_get("/api/live/snapshot", _guarded(_snapshot))
+    app.router.add_post("/api/live/callback", _guarded(_callback))
+    app.router.add_post("/api/live/pause", _guarded(_pause))
+
+
+Handler = Callable[[web.Request, LiveApi], Awaitable[web.StreamResponse]]
+
+
+def _guarded(handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        api: LiveApi = request.app["live"]
+        given = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {api.secret}".encode()):
+            log.warning("live API refused: no or wrong secret", extra={"path": request.path, "peer": request.remote})
+            return _error(401, "unauthorized", "the engine's live API needs its secret")
+        return await handler(request, api)
+    return guarded
+
+
+async def _snapshot_body(api: LiveApi) -> dict[str, Any]:
+    try:
+        queues: dict[str, Any] | None = await api.queue_status()
+    except Exception as exc:  # AMI away: the calls are still worth showing
+        log.warning("queue status unavailable for the live snapshot: %s", exc)
+        queues = None
+    return {"calls": api.calls.snapshot(), "queues": queues}
+
+
+async def _snapshot(request: web.Request, api: LiveApi) -> web.StreamResponse:
+    return web.json_response(await _snapshot_body(api), dumps=_dumps)
+
+
+async def _events(request: web.Request, api: LiveApi) -> web.StreamResponse:
+    queue = api.feed.listen()     # before the snapshot: nothing falls between the two
+    try:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        await response.prepare(request)
+        await response.write(_sse("snapshot", {"calls": api.calls.snapshot()}))
+        while True:
+            try:
+                event = await asyncio.wait_for(queue.get(), HEARTBEAT_S)
+            except asyncio.TimeoutError:
+                await response.write(b": still here\n\n")
+                continue
+            if event is None:     # cut off (too far behind) or the engine stops
+                break
+            await response.write(_sse(EVENT_NAMES[type(event)], event_json(event)))
+        return response
+    except ConnectionResetError:
+        return web.Response(status=499)
+    finally:
+        api.feed.leave(queue)
+
+
+async def _callback(request: web.Request, api: LiveApi) -> web.StreamResponse:
+    body = await _json(request)
+    try:
+        action = await api.callbacks.call_back(_text(body, "account"), _text(body, "number"), _text(body, "by"))
+    except (CallbackError, ValueError) as exc:
+        return _error(400, "callback_refused", str(exc))
+    log.info("call back placed", extra={"account": body.get("account"), "by": body.get("by"), "action": action})
+    return web.json_response({"status": "calling", "action": action})
+
+
+async def _pause(request: web.Request, api: LiveApi) -> web.StreamResponse:
+    body = await _json(request)
+    try:
+        paused = body.get("paused")
+        if not isinstance(paused, bool):
+            raise PauseError("'paused' must be true or false")
+        await api.pauses.set(_text(body, "account"), paused, str(body.get("reason") or ""), _text(body, "by"))
+    except (PauseError, ValueError) as exc:
+        return _error(400, "pause_refused", str(exc))
+    return web.json_response({"status": "paused" if paused else "ready"})
+
+
+async def _json(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError:
+        raise web.HTTPBadRequest(text=json.dumps({"error": "bad_json", "message": "the body is not JSON"}),
+                                 content_type="application/json") from None
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(text=json.dumps({"error": "bad_json", "message": "the body is not an object"}),
+                                 content_type="application/json")
+    return body
+
+
+def _text(body: dict[str, Any], key: str) -> str:
+    value = body.get(key)
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{key!r} is missing")
+    return value
+
+
+def _error(status: int, error: str, message: str) -> web.Response:
+    return web.json_response({"error": error, "message": message}, status=status)
+
+
+def _dumps(data: Any) -> str:
+    return json.dumps(data, default=_default, ensure_ascii=False)
+
+
+def _default(value: object) -> str:
+    return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
+def _sse(name: str, data: Any) -> bytes:
+    return f"event: {name}\ndata: {_dumps(data)}\n\n".encode()
