@@ -60,6 +60,30 @@ class ConfigReader:
             raise self.fail(section, key, f"{raw!r} is not an IP address") from None
         return raw
 
+    def endpoint(self, section: str, key: str, default: str) -> tuple[str, int]:
+        """An IP address and TCP port: `127.0.0.1:8080`, or `[::1]:8080` for IPv6."""
+        raw = self.text(section, key, default)
+        host, sep, port = raw.rpartition(":")
+        host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+        try:
+            ipaddress.ip_address(host)
+            number = int(port) if sep and port.isdigit() else -1
+        except ValueError:
+            number = -1
+        if not 1 <= number <= 65535:
+            raise self.fail(section, key, f"{raw!r} is not address:port (e.g. 127.0.0.1:8080 or [::1]:8080)")
+        return host, number
+
+    def networks(self, section: str, key: str) -> tuple[str, ...]:
+        """Addresses or networks, comma separated; none when empty."""
+        found = self.listing(section, key, "") if self.sections.get(section, {}).get(key) else ()
+        for entry in found:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise self.fail(section, key, f"{entry!r} is not an address or network") from None
+        return found
+
     def choice(self, section: str, key: str, default: str, allowed: tuple[str, ...]) -> str:
         raw = self.text(section, key, default)
         if raw not in allowed:

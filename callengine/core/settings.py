@@ -207,18 +207,8 @@ def load_settings(path: Path | None = None) -> Settings:
         aml_window_s=r.integer("location", "aml_window", 600, 10, 86400),
         console=_console(r),
         aml_token=r.sections.get("aml", {}).get("token", ""),
-        aml_allow=_networks(r, "aml", "allow"),
+        aml_allow=r.networks("aml", "allow"),
     )
-
-
-def _networks(r: ConfigReader, section: str, key: str) -> tuple[str, ...]:
-    found = r.listing(section, key, "") if r.sections.get(section, {}).get(key) else ()
-    for entry in found:
-        try:
-            ipaddress.ip_network(entry, strict=False)
-        except ValueError:
-            raise r.fail(section, key, f"{entry!r} is not an address or network") from None
-    return found
 
 
 def _console(r: ConfigReader) -> ConsoleSettings:
