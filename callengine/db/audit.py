@@ -1,0 +1,30 @@
+"""The audit: append-only (the database refuses UPDATE and DELETE on it, see migration 0007)."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from callengine.accounts.model import AuditEntry
+from callengine.db.database import Database
+from callengine.db.models import AuditRow
+
+
+class AuditRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def add(self, entry: AuditEntry, conn: AsyncConnection | None = None) -> None:
+        """Kept in the caller's transaction: the change and its audit row commit together."""
+        async with self.db.begin(conn) as c:
+            await c.execute(insert(AuditRow).values(at=entry.at, actor=entry.actor, action=entry.action,
+                                                    target=entry.target, detail=entry.detail, peer=entry.peer))
+
+    async def newest(self, limit: int, since: datetime | None = None) -> list[AuditEntry]:
+        query = select(AuditRow.at, AuditRow.actor, AuditRow.action, AuditRow.target, AuditRow.detail, AuditRow.peer)
+        if since is not None:
+            query = query.where(AuditRow.at >= since)
+        async with self.db.connect() as c:
+            rows = (await c.execute(query.order_by(AuditRow.id.desc()).limit(limit))).mappings()
+            return [AuditEntry(**row) for row in rows]
