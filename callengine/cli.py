@@ -13,6 +13,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from callengine import __version__
+from callengine.accounts.model import ROLES
 from callengine.core.conf import ConfigError
 from callengine.core.settings import Settings, load_settings
 from callengine.pbx.process import PbxError
@@ -22,6 +23,7 @@ from callengine.queueing.roster import roster_of
 from callengine.telephony.ami import AmiError
 
 if TYPE_CHECKING:
+    from callengine.accounts.service import Accounts
     from callengine.calls.record import CallRecord
     from callengine.db.database import Database
 
@@ -337,6 +339,150 @@ def cmd_reload(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_console(settings: Settings, args: argparse.Namespace) -> int:
+    from callengine.core.logs import setup_logging
+    from callengine.preflight import Port, port_problem
+    from callengine.web.console import Console
+
+    problem = port_problem(Port("console", settings.console.host, settings.console.port))
+    if problem:
+        return _fail([problem])
+    setup_logging(args.log_level)
+    asyncio.run(Console(settings).run())
+    return 0
+
+
+def _with_accounts(settings: Settings, work: Callable[[Accounts], Awaitable[T]]) -> T:
+    """Run work with the accounts service on the (migrated) database."""
+    from callengine.accounts.wiring import stored_accounts
+
+    idle = timedelta(seconds=settings.console.session_idle_s)
+    return with_database(settings, lambda db: work(stored_accounts(db, idle)))
+
+
+def _actor() -> str:
+    """Who acts from the command line, for the audit: the operating system's user."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):   # no login name (a container without one)
+        return "cli"
+
+
+def _password(args: argparse.Namespace) -> str:
+    """The password from stdin (its first line), or typed twice without echo on a terminal."""
+    import getpass
+
+    if not args.password_stdin:
+        raise _AccountUsage("give the password on stdin: add --password-stdin (e.g. `echo \"$PW\" | callengine ...`)")
+    if sys.stdin.isatty():
+        first = getpass.getpass("Kata sandi (password): ")
+        if getpass.getpass("Ulangi (again): ") != first:
+            raise _AccountUsage("the two passwords differ")
+        return first
+    password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise _AccountUsage("no password on stdin")
+    return password
+
+
+class _AccountUsage(Exception):
+    pass
+
+
+def _account_command(func: Command) -> Command:
+    """The accounts' refusals (a taken name, a weak password, a wrong role) as one error line."""
+    def run(settings: Settings, args: argparse.Namespace) -> int:
+        from callengine.accounts.model import AccountError
+
+        try:
+            return func(settings, args)
+        except (AccountError, _AccountUsage) as exc:
+            return _fail([str(exc)])
+    return run
+
+
+@_account_command
+def cmd_users_add(settings: Settings, args: argparse.Namespace) -> int:
+    password = _password(args)
+    user = _with_accounts(settings, lambda a: a.add_user(args.name, args.role, password, full_name=args.full_name,
+                                                         agency=args.agency, actor=_actor()))
+    print(f"{user.name}: akun dibuat (account created), {user.role}" + (f" {user.agency}" if user.agency else ""))
+    return 0
+
+
+@_account_command
+def cmd_users_passwd(settings: Settings, args: argparse.Namespace) -> int:
+    password = _password(args)
+    _with_accounts(settings, lambda a: a.set_password(args.name, password, actor=_actor()))
+    print(f"{args.name}: kata sandi diganti, sesi diakhiri (password changed, sessions ended)")
+    return 0
+
+
+@_account_command
+def cmd_users_disable(settings: Settings, args: argparse.Namespace) -> int:
+    disabled = not getattr(args, "enable", False)
+    _with_accounts(settings, lambda a: a.set_disabled(args.name, disabled, actor=_actor()))
+    print(f"{args.name}: " + ("dinonaktifkan, sesi dan token diakhiri (disabled, sessions and tokens ended)"
+                              if disabled else "diaktifkan (enabled)"))
+    return 0
+
+
+@_account_command
+def cmd_users_list(settings: Settings, args: argparse.Namespace) -> int:
+    users = _with_accounts(settings, lambda a: a.users())
+    if args.json:
+        for user in users:
+            print(json.dumps({**user.to_json(), "created_at": user.created_at.astimezone(settings.timezone).isoformat()},
+                             ensure_ascii=False))
+        return 0
+    print(f"{'nama (user)':20} {'peran (role)':12} {'instansi':10} {'status':9} nama lengkap (full name)")
+    for u in users:
+        print(f"{u.name:20} {u.role:12} {u.agency or '-':10} {'nonaktif' if u.disabled else 'aktif':9} {u.full_name}")
+    if not users:
+        print("Belum ada akun. (No accounts yet.) callengine users add NAME --role admin --password-stdin")
+    return 0
+
+
+@_account_command
+def cmd_tokens_create(settings: Settings, args: argparse.Namespace) -> int:
+    token, secret = _with_accounts(settings, lambda a: a.create_token(args.user, args.days, args.label,
+                                                                      actor=_actor()))
+    print(f"token {token.id} for {token.user.name}, valid until "
+          f"{token.expires_at.astimezone(settings.timezone):%Y-%m-%d %H:%M %Z}; shown this once, keep it secret",
+          file=sys.stderr)
+    print(secret)
+    return 0
+
+
+@_account_command
+def cmd_tokens_revoke(settings: Settings, args: argparse.Namespace) -> int:
+    if (args.id is None) == (args.user is None):
+        return _fail(["give a token id (see `callengine tokens list`) or --user NAME for all of a user's tokens"])
+    if args.id is not None:
+        token = _with_accounts(settings, lambda a: a.revoke_token(args.id, actor=_actor()))
+        print(f"token {token.id} of {token.user.name}: dicabut (revoked)")
+    else:
+        count = _with_accounts(settings, lambda a: a.revoke_tokens(args.user, actor=_actor()))
+        print(f"{args.user}: {count} token dicabut (revoked)")
+    return 0
+
+
+@_account_command
+def cmd_tokens_list(settings: Settings, args: argparse.Namespace) -> int:
+    tokens = _with_accounts(settings, lambda a: a.tokens(args.user))
+    if args.json:
+        for token in tokens:
+            print(json.dumps(token.to_json(), ensure_ascii=False))
+        return 0
+    now = datetime.now(settings.timezone)
+    for t in tokens:
+        state = "dicabut" if t.revoked_at else "kedaluwarsa" if t.expires_at <= now else "aktif"
+        print(f"{t.id:5} {t.user.name:20} {state:11} s.d. {t.expires_at.astimezone(settings.timezone):%Y-%m-%d} {t.label}")
+    return 0
+
+
 def _fail(problems: list[str]) -> int:
     for problem in problems:
         print(f"callengine: {problem}", file=sys.stderr)
@@ -415,6 +561,43 @@ def parser() -> argparse.ArgumentParser:
     build = command("build", cmd_prompts_build, "speak sounds/prompts.conf into sounds/<lang>/*.wav with espeak-ng", prompts_sub)
     build.add_argument("--missing", action="store_true", help="only prompts that have no file yet")
     command("check", cmd_prompts_check, "every prompt present in every language in a format Asterisk plays", prompts_sub)
+
+    console = command("console", cmd_console, "run the web console of call takers, supervisors, agencies, QA and "
+                      "admins ([console] listen, default 127.0.0.1:8080)")
+    console.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    users = sub.add_parser("users", help="accounts of the web console", description="accounts of the web console")
+    users_sub = users.add_subparsers(dest="users_command", required=True, metavar="COMMAND")
+    add = command("add", cmd_users_add, "add an account; the password is read from stdin", users_sub)
+    add.add_argument("name", help="user name; a call taker's is their roster account (e.g. taker5)")
+    add.add_argument("--role", required=True, help=f"one of {', '.join(ROLES)}")
+    add.add_argument("--agency", help="a responder's agency code, e.g. DAMKAR, BPBD, RSUD")
+    add.add_argument("--name", dest="full_name", default="", help="the person's full name")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from stdin (its first line)")
+    passwd = command("passwd", cmd_users_passwd, "set an account's password (from stdin); its sessions end", users_sub)
+    passwd.add_argument("name")
+    passwd.add_argument("--password-stdin", action="store_true", help="read the password from stdin (its first line)")
+    disable = command("disable", cmd_users_disable, "disable an account: its sessions end and its tokens are "
+                      "revoked", users_sub)
+    disable.add_argument("name")
+    enable = command("enable", cmd_users_disable, "enable a disabled account again", users_sub)
+    enable.add_argument("name")
+    enable.set_defaults(enable=True)
+    users_list = command("list", cmd_users_list, "list the accounts", users_sub)
+    users_list.add_argument("--json", action="store_true", help="one JSON object per line")
+
+    tokens = sub.add_parser("tokens", help="personal API tokens", description="personal API tokens")
+    tokens_sub = tokens.add_subparsers(dest="tokens_command", required=True, metavar="COMMAND")
+    create = command("create", cmd_tokens_create, "create a token acting as USER (its role and agency) for "
+                     "Authorization: Bearer; printed once", tokens_sub)
+    create.add_argument("user")
+    create.add_argument("--days", type=int, default=90, help="days it stays valid (default 90)")
+    create.add_argument("--label", default="", help="what it is for, e.g. the script using it")
+    revoke = command("revoke", cmd_tokens_revoke, "revoke a token by its id, or every token of --user", tokens_sub)
+    revoke.add_argument("id", type=int, nargs="?", help="the token's id (callengine tokens list)")
+    revoke.add_argument("--user", help="revoke every token of this user")
+    tokens_list = command("list", cmd_tokens_list, "list tokens (never their secret), newest first", tokens_sub)
+    tokens_list.add_argument("user", nargs="?", help="only this user's")
+    tokens_list.add_argument("--json", action="store_true", help="one JSON object per line")
     return top
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
@@ -65,3 +66,18 @@ class Service:
         except Exception:  # a dead loop is a bug to see at once, not a silent stop
             log.exception("service ended by an error", extra={"service": self.name})
             raise
+
+
+async def run_until_signal(components: Components, started: Callable[[], None]) -> None:
+    """A process's life: start the components, call `started`, wait for SIGINT or SIGTERM, stop
+    them in reverse (also when starting failed half-way)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await components.start()
+        started()
+        await stop.wait()
+    finally:
+        await components.stop()

@@ -1,0 +1,135 @@
+"""The console (`callengine console`): the people's web process. It composes its components and
+builds the aiohttp app from the features' route tables; it never speaks AMI.
+
+Middlewares, outermost first: the language (Bahasa Indonesia unless `?lang=en`), the error
+shapes (JSON under /api/, pages elsewhere), the gate (session or token, role, CSRF, audit).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+from callengine.accounts import http as accounts_http
+from callengine.accounts.service import Accounts
+from callengine.accounts.wiring import stored_accounts
+from callengine.core.clock import Clock
+from callengine.core.component import Components, Service, run_until_signal
+from callengine.core.settings import Settings
+from callengine.db.database import Database
+from callengine.db.migrator import Migrator
+from callengine.web import home, i18n, openapi
+from callengine.web.auth import CSRF_FIELD, PUBLIC, Network, declared, guard, register
+from callengine.web.errors import errors
+from callengine.web.pages import PAGE_CONTEXT, PageContext
+from callengine.web.routes import EVERYONE, PRINCIPAL, Route
+from callengine.web.server import ProtocolLog, WebServer
+
+log = logging.getLogger(__name__)
+HERE = Path(__file__).parent
+TEMPLATES, STATIC = HERE / "templates", HERE / "static"
+MAX_BODY = 1024 * 1024
+UPKEEP_EVERY_S = 3600.0
+Check = Callable[[], Awaitable[bool]]
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; "
+                               "form-action 'self'; base-uri 'none'",
+}
+
+
+def make_console(settings: Settings, accounts: Accounts, checks: Mapping[str, Check],
+                 features: Sequence[Route] = ()) -> web.Application:
+    """The console's app: its own routes, the accounts', and those of `features`."""
+    network = Network(settings.console.trusted_proxies, settings.console.secure_cookies == "always")
+    app = web.Application(middlewares=[i18n.middleware(i18n.load_catalogues()), errors, guard(accounts, network)],
+                          client_max_size=MAX_BODY,
+                          handler_args={"logger": ProtocolLog(logging.getLogger("aiohttp.server"))})
+    env = aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(TEMPLATES), extensions=["jinja2.ext.i18n"],
+                               autoescape=True, undefined=jinja2.StrictUndefined)
+    app[PAGE_CONTEXT] = _page_context(settings)
+    env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
+    env.filters["local"] = _local_time(settings.timezone)
+    app[PUBLIC] = {app.router.add_static("/static", STATIC, name="static")}
+
+    async def healthz(request: web.Request) -> web.Response:
+        results = {name: await check() for name, check in checks.items()}
+        ok = all(results.values())
+        return web.json_response({"status": "ok" if ok else "degraded", "checks": results}, status=200 if ok else 503)
+
+    async def openapi_json(request: web.Request) -> web.Response:
+        return web.json_response(openapi.document(declared(request.app), f"callengine console {settings.city}"))
+
+    register(app, [
+        Route("GET", "/healthz", healthz, None, "healthz", "the console and its database answer"),
+        Route("GET", "/api/v1/openapi.json", openapi_json, EVERYONE, "openapi", "this document"),
+        *accounts_http.routes(accounts, network),
+        *home.routes(accounts),
+        *features,
+    ])
+    app.on_response_prepare.append(_headers)
+    return app
+
+
+async def _headers(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers.update(SECURITY_HEADERS)
+    if PRINCIPAL in request:   # a person's data: never in a shared cache
+        response.headers["Cache-Control"] = "no-store"
+
+
+def _page_context(settings: Settings) -> PageContext:
+    def context(request: web.Request) -> dict[str, Any]:
+        who = request.get(PRINCIPAL)
+        others = [(k, v) for k, v in request.query.items() if k != "lang"]
+        switch = {code: f"{request.path}?{urlencode([*others, ('lang', code)])}" for code in i18n.LANGUAGES}
+        return {"who": who, "csrf_token": who.csrf_token if who else None, "csrf_field": CSRF_FIELD,
+                "lang": request.get(i18n.LANG, i18n.DEFAULT), "language_links": switch, "city": settings.city}
+    return context
+
+
+def _local_time(zone: ZoneInfo) -> Callable[[datetime | None], str]:
+    def local(moment: datetime | None) -> str:
+        return moment.astimezone(zone).strftime("%d-%m-%Y %H:%M %Z") if moment else ""
+    return local
+
+
+class Console:
+    """The console process's components: the database (migrated at start), the web server, and
+    the upkeep of the accounts' tables."""
+
+    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.db = db = Database(settings.database_url)
+        self.accounts = stored_accounts(db, timedelta(seconds=settings.console.session_idle_s), clock)
+        self.app = make_console(settings, self.accounts, {"database": db.ping})
+        self.components = Components([
+            Migrator(db), WebServer(self.app, settings.console.host, settings.console.port),
+            Service("accounts upkeep", self.upkeep),
+        ])
+
+    async def upkeep(self) -> None:
+        while True:
+            try:
+                await self.accounts.prune()
+            except Exception as exc:  # the database away: the next round tries again
+                log.warning("accounts upkeep failed: %s", exc)
+            await asyncio.sleep(UPKEEP_EVERY_S)  # wait-ok: an upkeep pace
+
+    async def run(self) -> None:
+        def started() -> None:
+            log.info("console running", extra={"url": self.settings.console.url})
+        try:
+            await run_until_signal(self.components, started)
+        finally:
+            log.info("console stopped")

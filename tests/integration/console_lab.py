@@ -1,0 +1,76 @@
+"""`callengine console` as a real child process on a free port, with the CLI beside it on the
+same config and SQLite database; for tests that need no Asterisk (accounts, auth, pages)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from lab import EngineProcess, free_port, write_config
+
+
+class ConsoleProcess(EngineProcess):
+    """The console's process; its JSON log lines kept as the engine's are."""
+
+    def __init__(self, config_file: Path, port: int) -> None:
+        super().__init__(config_file)
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+
+    def start(self) -> ConsoleProcess:
+        self.proc = subprocess.Popen([sys.executable, "-m", "callengine", "--config", str(self.config_file), "console",
+                                      "--log-level", "DEBUG"],
+                                     stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+                                     env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True)
+        threading.Thread(target=self._read, args=(self.proc,), daemon=True).start()
+        self.wait_healthy()
+        return self
+
+    def wait_healthy(self, timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.alive():
+                raise AssertionError(f"console exited; last lines: {self.lines[-10:]}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/healthz", timeout=2) as reply:
+                    if reply.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.05)  # wait-ok: polling the port's state until the process binds it
+        raise TimeoutError(f"console not healthy within {timeout} s; last lines: {self.lines[-10:]}")
+
+
+class ConsoleLab:
+    """A config (SQLite in the folder, the console on a free port) and its console process."""
+
+    def __init__(self, folder: Path, console: str = "") -> None:
+        self.port = free_port()
+        self.config = write_config(folder)
+        with self.config.open("a") as conf:
+            conf.write(f"[console]\nlisten = 127.0.0.1:{self.port}\n{console}")
+        self.console = ConsoleProcess(self.config, self.port)
+
+    @property
+    def url(self) -> str:
+        return self.console.url
+
+    def cli(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "callengine", "--config", str(self.config), *args],
+                              input=stdin, capture_output=True, text=True, timeout=60)
+
+    def add_user(self, name: str, role: str, password: str, *extra: str) -> None:
+        done = self.cli("users", "add", name, "--role", role, *extra, "--password-stdin", stdin=password + "\n")
+        assert done.returncode == 0, done.stderr
+
+    def start(self) -> ConsoleLab:
+        self.console.start()
+        return self
+
+    def close(self) -> None:
+        self.console.stop()
