@@ -19,6 +19,7 @@ from callengine.core.settings import load_settings
 from callengine.web import i18n
 from callengine.web.auth import PUBLIC, ROUTES, SESSION_COOKIE, local_path
 from callengine.web.console import make_console
+from callengine.web.errors import HttpError
 from callengine.web.routes import Route
 from fake_accounts import Memory, fake_accounts
 
@@ -203,3 +204,36 @@ async def test_a_refused_form_is_a_whole_page_in_the_persons_language(console: T
     page = await refused.text()
     assert refused.status == 403 and "Formulir ini sudah kedaluwarsa" in page and "Keluar" in page
     assert (await console.get("/api/v1/me")).status == 200
+
+
+async def test_changing_ones_own_password_keeps_this_session(console: TestClient) -> None:
+    await login(console, "view1")
+    csrf = (await (await console.get("/api/v1/me")).json())["csrf_token"]
+    change = {"current_password": GOOD, "new_password": "nasi goreng malam"}
+    wrong = await console.post("/api/v1/me/password", json={**change, "current_password": "not it at all"},
+                               headers={"X-CSRF-Token": csrf})
+    assert wrong.status == 400 and (await wrong.json())["error"] == "bad_password"
+    changed = await console.post("/api/v1/me/password", json=change, headers={"X-CSRF-Token": csrf})
+    assert changed.status == 200 and (await console.get("/api/v1/me")).status == 200
+    console.session.cookie_jar.clear()
+    assert (await login(console, "view1")).status == 401
+
+
+async def test_a_features_write_is_audited_by_the_gate_with_its_outcome(tmp_path: Path) -> None:
+    accounts, memory = fake_accounts()
+    await accounts.add_user("spv1", "supervisor", GOOD, actor="test")
+
+    async def note(request: web.Request) -> web.Response:
+        if request.match_info["id"] == "0":
+            raise HttpError(404, "no_note", "no note 0")
+        return web.json_response({"saved": True})
+    feature = Route("PUT", "/api/v1/notes/{id}", note, ("supervisor",), "notes.put", "save a note")
+    app = make_console(load_settings(config(tmp_path)), accounts, {}, [feature])
+    async with TestClient(TestServer(app)) as client:
+        await login(client, "spv1")
+        token, secret = await accounts.create_token("spv1", actor="test")
+        assert (await client.put("/api/v1/notes/7", headers={"Authorization": f"Bearer {secret}"})).status == 200
+        assert (await client.put("/api/v1/notes/0", headers={"Authorization": f"Bearer {secret}"})).status == 404
+    audited = [(e.actor, e.action, e.target, e.detail) for e in memory.audit if e.action == "notes.put"]
+    assert audited == [("spv1", "notes.put", "/api/v1/notes/7", {"method": "PUT", "status": 200, "via": "token"}),
+                       ("spv1", "notes.put", "/api/v1/notes/0", {"method": "PUT", "status": 404, "via": "token"})]
