@@ -10,10 +10,10 @@ from aiohttp import hdrs, web
 
 from callengine.accounts.model import ROLES, AccountError, LoginRefused
 from callengine.accounts.service import Accounts
-from callengine.web.auth import SESSION_COOKIE, Network, authenticate, local_path
+from callengine.web.auth import SESSION_COOKIE, Network, authenticate
 from callengine.web.errors import HttpError
 from callengine.web.pages import page
-from callengine.web.routes import EVERYONE, Param, Route, json_body, peer, principal, text_field
+from callengine.web.routes import EVERYONE, Param, Route, json_body, local_path, peer, principal, text_field
 
 _STATUS = {"exists": 409, "no_user": 404, "no_token": 404}
 USER_BODY = {"type": "object", "required": ["name", "role", "password"], "properties": {

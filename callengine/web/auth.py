@@ -60,6 +60,8 @@ class Network:
             return remote, secure
         hops = [h.strip() for h in ",".join(request.headers.getall("X-Forwarded-For", [])).split(",") if h.strip()]
         for hop in reversed(hops):           # the nearest hop not one of our proxies is the client
+            if not _is_address(hop):
+                break                        # garbage a client wrote before our proxy appended: stop
             remote = hop
             if not self.trusted(hop):
                 break
@@ -69,6 +71,14 @@ class Network:
     def secure(self, request: web.Request) -> bool:
         """Whether the cookies set on this response are marked Secure."""
         return self.always_secure or request.get(SECURE, request.secure)
+
+
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def guard(accounts: Accounts, network: Network) -> Callable[..., Awaitable[web.StreamResponse]]:
@@ -130,6 +140,9 @@ def _unauthenticated(request: web.Request, route: Route) -> Exception:
 
 
 async def _csrf_token(request: web.Request) -> str | None:
+    """The header, else the form field. Reading a form here buffers it (aiohttp keeps it for the
+    handler's `request.post()`); a handler that streams a large upload with `request.multipart()`
+    must have the token sent in the header."""
     given = request.headers.get(CSRF_HEADER)
     if given is None and request.content_type in FORMS:
         value = (await request.post()).get(CSRF_FIELD)
@@ -144,15 +157,6 @@ async def _refused(accounts: Accounts, request: web.Request, route: Route, who: 
     if route.writes:
         await accounts.record(who.user.name, f"refused.{why}", request.path,
                               {"method": request.method, "route": route.name, "via": who.via}, request[PEER])
-
-
-def local_path(target: str | None, default: str = "/") -> str:
-    """`target` if it is a path on this site (the `next` of a login), else `default`: never an
-    open redirect to another host (`//evil`, `/\\evil`, `https://…`)."""
-    if not target or not target.startswith("/") or target.startswith(("//", "/\\")) or any(
-            c in target for c in "\r\n\\"):
-        return default
-    return target
 
 
 def register(app: web.Application, routes: Iterable[Route]) -> None:

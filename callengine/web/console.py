@@ -31,7 +31,7 @@ from callengine.web import home, i18n, openapi
 from callengine.web.auth import CSRF_FIELD, PUBLIC, Network, declared, guard, register
 from callengine.web.errors import errors
 from callengine.web.pages import PAGE_CONTEXT, PageContext
-from callengine.web.routes import EVERYONE, PRINCIPAL, Route
+from callengine.web.routes import EVERYONE, PRINCIPAL, Route, local_path
 from callengine.web.server import ProtocolLog, WebServer
 
 log = logging.getLogger(__name__)
@@ -92,7 +92,8 @@ def _page_context(settings: Settings) -> PageContext:
     def context(request: web.Request) -> dict[str, Any]:
         who = request.get(PRINCIPAL)
         others = [(k, v) for k, v in request.query.items() if k != "lang"]
-        switch = {code: f"{request.path}?{urlencode([*others, ('lang', code)])}" for code in i18n.LANGUAGES}
+        here = local_path(request.path)
+        switch = {code: f"{here}?{urlencode([*others, ('lang', code)])}" for code in i18n.LANGUAGES}
         return {"who": who, "csrf_token": who.csrf_token if who else None, "csrf_field": CSRF_FIELD,
                 "lang": request.get(i18n.LANG, i18n.DEFAULT), "language_links": switch, "city": settings.city}
     return context

@@ -22,6 +22,8 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
 
+from callengine.web.routes import local_path
+
 LANGUAGES = ("id", "en")
 DEFAULT = "id"
 DOMAIN = "console"
@@ -63,7 +65,7 @@ def middleware(catalogues: dict[str, stdlib_gettext.NullTranslations]) -> Callab
         if asked in LANGUAGES and request.method in ("GET", "HEAD"):
             # remembered, and the address bar loses the parameter
             rest = [(k, v) for k, v in request.query.items() if k != "lang"]
-            redirect = web.HTTPSeeOther(request.path + (f"?{urlencode(rest)}" if rest else ""))
+            redirect = web.HTTPSeeOther(local_path(request.path) + (f"?{urlencode(rest)}" if rest else ""))
             redirect.set_cookie(COOKIE, asked, max_age=365 * 86400, httponly=True, samesite="Lax", path="/")
             raise redirect
         chosen = request.cookies.get(COOKIE)

@@ -103,3 +103,12 @@ def text_field(data: dict[str, Any], key: str, required: bool = True, default: s
     if not isinstance(value, str):
         raise HttpError(400, "bad_field", f"{key!r} must be a string" if value is not None else f"{key!r} is missing")
     return value
+
+
+def local_path(target: str | None, default: str = "/") -> str:
+    """`target` if it is a path on this site (a login's `next`, a language switch's return),
+    else `default`: never an open redirect to another host (`//evil`, `/\\evil`, `https://…`)."""
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")) or any(
+            c in target for c in "\r\n\\"):
+        return default
+    return target

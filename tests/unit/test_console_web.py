@@ -17,10 +17,10 @@ from callengine.accounts.model import ROLES
 from callengine.core.conf import ConfigError
 from callengine.core.settings import load_settings
 from callengine.web import i18n
-from callengine.web.auth import PUBLIC, ROUTES, SESSION_COOKIE, local_path
+from callengine.web.auth import PUBLIC, ROUTES, SESSION_COOKIE
 from callengine.web.console import make_console
 from callengine.web.errors import HttpError
-from callengine.web.routes import Route
+from callengine.web.routes import Route, local_path
 from fake_accounts import Memory, fake_accounts
 
 GOOD = "kopi tubruk pagi hari"
@@ -98,15 +98,17 @@ async def test_an_undeclared_route_is_refused_not_open(tmp_path: Path) -> None:
         assert reply.status == 500 and (await reply.json())["error"] == "internal"
 
 
-@pytest.mark.parametrize("trusted,peer,secure", [
-    ("10.9.0.0/16", "127.0.0.1", False),         # the test client (127.0.0.1) is no trusted proxy
-    ("127.0.0.0/8, 10.9.0.1", "203.0.113.9", True),
+@pytest.mark.parametrize("trusted,forwarded,peer,secure", [
+    ("10.9.0.0/16", "203.0.113.9, 10.9.0.1", "127.0.0.1", False),   # the client (127.0.0.1) is no trusted proxy
+    ("127.0.0.0/8, 10.9.0.1", "203.0.113.9, 10.9.0.1", "203.0.113.9", True),
+    ("127.0.0.0/8, 10.9.0.1", "198.51.100.1, 203.0.113.9, 10.9.0.1", "203.0.113.9", True),  # the first is the client's word
+    ("127.0.0.0/8, 10.9.0.1", "made-up, 10.9.0.1", "10.9.0.1", True),
 ])
-async def test_forwarded_headers_count_only_from_a_trusted_proxy(tmp_path: Path, trusted: str, peer: str,
-                                                                 secure: bool) -> None:
+async def test_forwarded_headers_count_only_from_a_trusted_proxy(tmp_path: Path, trusted: str, forwarded: str,
+                                                                 peer: str, secure: bool) -> None:
     client, memory = await serve(tmp_path, f"trusted_proxies = {trusted}\n")
     try:
-        headers = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9, 10.9.0.1"}
+        headers = {"X-Forwarded-Proto": "https", "X-Forwarded-For": forwarded}
         reply = await login(client, **headers)
         assert reply.status == 303 and ("Secure" in reply.headers["Set-Cookie"]) is secure
         assert memory.audit[-1].action == "login" and memory.audit[-1].peer == peer
@@ -145,6 +147,10 @@ async def test_indonesian_first_english_on_request(console: TestClient) -> None:
     assert switched.status == 303 and location.path == "/login" and dict(location.query) == {"next": "/api/v1/me"}
     page = await (await console.get("/login")).text()
     assert '<html lang="en">' in page and "Password" in page and "Kata sandi" not in page
+    root = f"http://{console.host}:{console.port}"
+    away = await console.session.get(f"{root}//evil.example/?lang=en", allow_redirects=False)
+    assert away.status == 303 and away.headers["Location"] == "/"                # not to evil.example
+    assert 'href="//' not in await (await console.session.get(f"{root}//evil.example/x")).text()
     failed = await console.post("/login", data={"username": "admin1", "password": "wrong password!"})
     assert failed.status == 401 and "Wrong user name or password." in await failed.text()
 
