@@ -15,6 +15,7 @@ from callengine.db.calls import CallRepository
 from callengine.db.tickets import TicketRepository
 from callengine.db.database import Database
 from callengine.calls.record import CallRecord
+from callengine.tickets.events import TicketOpened
 from callengine.tickets.model import NEW
 from callengine.tickets.writer import RecordWriter, Spool
 
@@ -120,12 +121,8 @@ async def test_sqlite_text_stays_naive_utc_so_old_rows_read_as_before(tmp_path: 
 
 async def test_records_spooled_while_postgres_is_down_arrive_once(postgres, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     store = await stored(postgres.create_database("spooltest"))
-    saved: list[str] = []
-
-    async def after(rec: CallRecord, ticket: object) -> None:
-        saved.append(rec.linkedid)
-
-    writer = RecordWriter(store, Spool(tmp_path / "spool" / "records.jsonl"), after)
+    opened: list[TicketOpened] = []
+    writer = RecordWriter(store, Spool(tmp_path / "spool" / "records.jsonl"), opened.append)
     try:
         await writer._write(record("before"))
         postgres.stop()
@@ -139,7 +136,8 @@ async def test_records_spooled_while_postgres_is_down_arrive_once(postgres, tmp_
         assert await writer.replay() == 1                                   # replayed twice: stored once
         calls = await CallRepository(store).newest()
         assert sorted(c.linkedid for c in calls) == ["before"] + [f"down.{n}" for n in range(5)]
-        assert len(await TicketRepository(store).newest()) == 6 and sorted(saved) == sorted(c.linkedid for c in calls)
+        assert len(await TicketRepository(store).newest()) == 6 and \
+            sorted(e.record.linkedid for e in opened) == sorted(c.linkedid for c in calls)
     finally:
         if not _running(postgres):
             postgres.start()
@@ -159,7 +157,7 @@ async def test_a_record_the_database_refuses_is_set_aside_and_the_rest_replayed(
         writer.spool.append(record("bad", caller="+62" + "8" * 40))   # longer than its column
         writer.spool.append(record("good.2"))
         if database_url.startswith("sqlite"):              # SQLite keeps any length: refuse another way
-            store.save_call = _refusing(store.save_call, "bad")  # type: ignore[method-assign]
+            writer.records.save = _refusing(writer.records.save, "bad")  # type: ignore[method-assign]
         await writer.replay()
         assert sorted(c.linkedid for c in await CallRepository(store).newest()) == ["good.1", "good.2"]
         assert not writer.spool.pending() and '"linkedid": "bad"' in writer.spool.rejected.read_text()
@@ -221,11 +219,12 @@ async def test_lookups_cancelled_mid_query_never_lock_sqlite_for_the_writer(tmp_
 async def test_a_record_cut_off_by_shutdown_is_spooled(tmp_path: Path) -> None:
     import asyncio
 
-    class SlowStore:
-        async def save_call(self, rec: CallRecord) -> None:
+    class SlowRecords:
+        async def save(self, rec: CallRecord) -> None:
             await asyncio.Event().wait()                  # the database hangs mid-write: it never answers
 
-    writer = RecordWriter(SlowStore(), Spool(tmp_path / "records.jsonl"))  # type: ignore[arg-type]
+    writer = RecordWriter(Database(f"sqlite+aiosqlite:///{tmp_path / 'unused.db'}"), Spool(tmp_path / "records.jsonl"))
+    writer.records = SlowRecords()  # type: ignore[assignment]
     task = asyncio.create_task(writer.run())
     await writer.submit(record("inflight"))
     await writer.submit(record("queued"))
