@@ -20,7 +20,6 @@ import math
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -29,16 +28,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from common import percentile, progress, row  # first: puts tests/ on the path
+from common import (TICK, DurablePostgres, Engine, machine_busy, percentile,  # first: puts tests/ on the path
+                    proc_table, progress, row, sipp_counts, spooled, tree_ticks)
 
 from callengine.db.calls import CallRepository
 from callengine.db.database import Database
 from callengine.db.tickets import TicketRepository
-from lab import EngineProcess, Lab, free_port
-from pg import PostgresServer
+from lab import Lab, free_port
 from sipp import scenario, sipp_load
 
-TICK = os.sysconf("SC_CLK_TCK")
 TARGET_P99_MS = 100.0
 WARMUP_CALLS = 20  # imports, connection pools and first queries are paid before measuring
 WARNINGS = {  # engine log lines that would explain a slow or missing record
@@ -48,67 +46,7 @@ WARNINGS = {  # engine log lines that would explain a slow or missing record
     "already_stored": "call record already stored",
 }
 
-# -- the centre ----------------------------------------------------------------------------------
-@dataclass
-class Engine(EngineProcess):
-    """`callengine run` at a chosen level: INFO as deployed (lab.py's engine logs DEBUG for tests)."""
-    level: str = "INFO"
-
-    def start(self) -> Engine:
-        self.proc = subprocess.Popen([sys.executable, "-m", "callengine", "--config", str(self.config_file),
-                                      "run", "--log-level", self.level], stderr=subprocess.PIPE,
-                                     stdout=subprocess.DEVNULL, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        threading.Thread(target=self._read, args=(self.proc,), daemon=True).start()
-        self.wait_log("AMI connected", timeout=30)
-        return self
-
-    def recorded(self, start: int = 0) -> list[dict[str, Any]]:
-        return [e for e in self.lines[start:] if e.get("msg") == "call recorded"]
-
-
-class DurablePostgres(PostgresServer):
-    """pg.py's server, optionally with fsync on as a centre runs it (the suite turns it off for speed)."""
-
-    def __init__(self, fsync: bool) -> None:
-        super().__init__()
-        self.fsync = fsync
-
-    def start(self) -> None:
-        options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync={'on' if self.fsync else 'off'}"
-        self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.folder / "log"), "-w", "start")
-
-    def postmaster(self) -> int:
-        return int((self.data / "postmaster.pid").read_text().split()[0])
-
-
 # -- CPU -----------------------------------------------------------------------------------------
-def proc_table() -> dict[int, tuple[int, int, int]]:
-    """pid → (ppid, own utime+stime, reaped children's cutime+cstime), in clock ticks."""
-    table: dict[int, tuple[int, int, int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            f = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:  # exited while we looked
-            continue
-        table[int(stat.parent.name)] = (int(f[1]), int(f[11]) + int(f[12]), int(f[13]) + int(f[14]))
-    return table
-
-
-def tree_ticks(table: dict[int, tuple[int, int, int]], root: int) -> tuple[int, int]:
-    """(own, descendants) ticks of `root`: descendants are the reaped ones plus the live ones, so
-    a child exiting between two samples moves its time from one side of the sum to the other."""
-    if root not in table:
-        return 0, 0
-    kids = [pid for pid, (ppid, _, _) in table.items() if ppid == root]
-    return table[root][1], table[root][2] + sum(sum(tree_ticks(table, kid)) for kid in kids)
-
-
-def machine_busy() -> int:
-    """Busy ticks of the whole machine (all cores): other people's work shows here too."""
-    user, nice, system, _idle, _iowait, irq, softirq = map(int, Path("/proc/stat").read_text().split()[1:8])
-    return user + nice + system + irq + softirq
-
-
 @dataclass
 class Cpu:
     """CPU seconds per role at one instant."""
@@ -140,13 +78,6 @@ def sipp(lab: Lab, folder: Path, name: str, calls: int, rate: float, call_ms: in
     return sipp_load(lab, folder, name, scenario("+62812000[call_number]", hold_ms=None), calls, rate, limit,
                      "-mp", str(free_port(udp=True)), "-d", str(call_ms), "-recv_timeout", "15000",
                      "-trace_stat", "-stf", str(folder / f"{name}-stat.csv"), "-fd", "5")
-
-
-def sipp_counts(folder: Path, name: str) -> dict[str, int]:
-    """Created / successful / failed calls from the last line of sipp's statistics file."""
-    header, *rows = (folder / f"{name}-stat.csv").read_text().splitlines()
-    last = dict(zip(header.split(";"), rows[-1].split(";")))
-    return {k: int(last[f"{k}(C)"]) for k in ("OutgoingCall", "SuccessfulCall", "FailedCall")}
 
 
 def place(lab: Lab, engine: Engine, folder: Path, name: str, calls: int, args: argparse.Namespace,
@@ -227,12 +158,6 @@ async def check_store(url: str, recorded: set[str], measured: set[str], result: 
     starts = sorted(c.started_at.timestamp() for c in calls if c.linkedid in measured)
     if len(starts) > 1:
         result.achieved_rate = (len(starts) - 1) / (starts[-1] - starts[0])
-
-
-def spooled(runtime: Path) -> int:
-    """Records the engine left in its spool (the database refused them): not in the store yet."""
-    files = [runtime / "spool" / f"call-records.{suffix}" for suffix in ("jsonl", "draining")]
-    return sum(len(f.read_text().splitlines()) for f in files if f.exists())
 
 
 def cpu_figures(before: Cpu, after: Cpu, calls: int) -> dict[str, float]:
