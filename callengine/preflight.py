@@ -91,5 +91,6 @@ def environment_problems(s: Settings, *, running: bool) -> list[str]:
         ami = asyncio.run(ami_problem(s))
         found += [ami] if ami else []
     else:
-        found += [p for p in map(port_problem, pbx_ports(s) + engine_ports(s)) if p]
+        console = Port("console", s.console.host, s.console.port)
+        found += [p for p in map(port_problem, pbx_ports(s) + engine_ports(s) + [console]) if p]
     return found

@@ -1,4 +1,5 @@
-"""`callengine up`: Asterisk and the engine as children; the engine restarted if it dies.
+"""`callengine up`: Asterisk, the engine and the console as children; the engine and the
+console restarted if they die, each on its own.
 
 Asterisk is never restarted behind the admin's back: its dialplan keeps 112 answered
 while the engine is down, which is the point of keeping the two in separate processes.
@@ -41,8 +42,48 @@ Place a 112 call as the telco trunk would (from {trunk}):
     sipp -sn uac -i {trunk} -s 112 -m 1 -d 20000 {host}:{s.sip_port}
 Then list the call records:
     .venv/bin/callengine calls list
-Ctrl-C stops Asterisk and the engine.
+
+The console: http://{s.console.host}:{s.console.port}/ (call takers, supervisors, agencies, QA, admins).
+Create the first account, then log in there:
+    .venv/bin/callengine users add admin --role admin --name "Admin" --password-stdin
+Ctrl-C stops Asterisk, the engine and the console.
 """
+
+
+class Child:
+    """One of our processes (`callengine run`, `callengine console`), restarted with backoff
+    whenever it dies, each on its own thread: one crashing never touches the other."""
+
+    def __init__(self, name: str, command: list[str], consequence: str, stopping: threading.Event) -> None:
+        self.name, self.command, self.consequence, self.stopping = name, command, consequence, stopping
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.thread = threading.Thread(target=self._keep_running, name=name, daemon=True)
+
+    def _keep_running(self) -> None:
+        delay = 1.0
+        while not self.stopping.is_set():
+            started = time.monotonic()
+            self.proc = subprocess.Popen(self.command)
+            while self.proc.poll() is None and not self.stopping.wait(0.5):
+                pass
+            if self.stopping.is_set():
+                return
+            if time.monotonic() - started > 60:  # it ran fine for a while: restart promptly
+                delay = 1.0
+            print(f"{self.name} exited with status {self.proc.returncode}; {self.consequence}; "
+                  f"restarting in {delay:.0f}s", file=sys.stderr, flush=True)
+            if self.stopping.wait(delay):
+                return
+            delay = min(delay * 2, 30.0)
+
+    def stop(self) -> None:
+        self.thread.join(5)
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
 
 
 class Supervisor:
@@ -50,7 +91,12 @@ class Supervisor:
         self.settings = settings
         self.config_file = config_file
         self.stopping = threading.Event()
-        self.engine: subprocess.Popen[bytes] | None = None
+        callengine = [sys.executable, "-m", "callengine", "--config", str(config_file)]
+        self.children = [
+            Child("engine", [*callengine, "run"],
+                  "112 still reaches call takers through the dialplan fallback", self.stopping),
+            Child("console", [*callengine, "console"], "calls go on untouched", self.stopping),
+        ]
 
     def run(self) -> int:
         asterisk = Asterisk(render(self.settings), self.settings.asterisk_binary)
@@ -59,35 +105,13 @@ class Supervisor:
             signal.signal(sig, lambda *_: self.stopping.set())
         print(banner(self.settings), flush=True)
         try:
-            self._keep_engine_running()
+            for child in self.children:
+                child.thread.start()
+            self.stopping.wait()
         finally:
-            self._stop_engine()
+            self.stopping.set()
+            for child in reversed(self.children):
+                child.stop()
             asterisk.stop()
             print("callengine stopped.", flush=True)
         return 0
-
-    def _keep_engine_running(self) -> None:
-        delay = 1.0
-        while not self.stopping.is_set():
-            started = time.monotonic()
-            self.engine = subprocess.Popen([sys.executable, "-m", "callengine", "--config",
-                                            str(self.config_file), "run"])
-            while self.engine.poll() is None and not self.stopping.wait(0.5):
-                pass
-            if self.stopping.is_set():
-                return
-            if time.monotonic() - started > 60:  # it ran fine for a while: restart promptly
-                delay = 1.0
-            print(f"engine exited with status {self.engine.returncode}; 112 still reaches call takers "
-                  f"through the dialplan fallback; restarting in {delay:.0f}s", file=sys.stderr, flush=True)
-            if self.stopping.wait(delay):
-                return
-            delay = min(delay * 2, 30.0)
-
-    def _stop_engine(self) -> None:
-        if self.engine is not None and self.engine.poll() is None:
-            self.engine.send_signal(signal.SIGTERM)
-            try:
-                self.engine.wait(10)
-            except subprocess.TimeoutExpired:
-                self.engine.kill()

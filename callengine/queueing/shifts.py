@@ -28,12 +28,19 @@ Alert = Callable[[str, str], Awaitable[None]]   # (kind, message) → recorded f
 # a softphone registered or vanished, a member was changed by hand.
 WAKING_EVENTS = frozenset({"AgentComplete", "ContactStatus", "DeviceStateChange", "QueueMemberRemoved",
                            "QueueMemberAdded", "QueueMemberPause"})
+ABSENT_STATES = frozenset({"UNAVAILABLE", "INVALID", "UNKNOWN"})   # a device with no registered softphone
+# Wake-ups within this time make one reconcile: each costs three AMI lists (queue, devices,
+# channels), and a surge of calls sends device states and AgentCompletes by the hundred.
+SETTLE_S = 0.5
 
 
 class ShiftKeeper:
     def __init__(self, roster: Callable[[], Roster], queue: str, pbx: QueueControl, clock: Clock,
-                 alert: Alert, tick_s: float = 10.0, publish: Callable[[object], None] | None = None) -> None:
+                 alert: Alert, tick_s: float = 10.0, publish: Callable[[object], None] | None = None,
+                 settle_s: float = SETTLE_S) -> None:
         self.publish = publish or (lambda event: None)
+        self.settle_s = settle_s
+        self._absent: dict[str, bool] = {}   # device → no softphone registered, as last reported
         self.roster = roster
         self.queue = queue
         self.pbx = pbx
@@ -45,7 +52,19 @@ class ShiftKeeper:
         self._waiting_for_call_end: set[str] = set()
 
     async def on_event(self, event: dict[str, str]) -> None:
-        if event.get("Event") in WAKING_EVENTS:
+        """Wake for what can change the queue's membership: a softphone coming or going, a
+        member changed by hand, the end of the call an outgoing member still has in hand.
+        A phone ringing or going busy changes nothing here."""
+        kind = event.get("Event")
+        if kind == "DeviceStateChange":
+            absent = event.get("State", "") in ABSENT_STATES
+            if self._absent.get(event.get("Device", "")) != absent:
+                self._absent[event.get("Device", "")] = absent
+                self.wake.set()
+        elif kind == "AgentComplete":
+            if self._waiting_for_call_end:
+                self.wake.set()
+        elif kind in WAKING_EVENTS:
             self.wake.set()
 
     async def run(self) -> None:
@@ -64,7 +83,8 @@ class ShiftKeeper:
                 async with asyncio.timeout(timeout):  # unlike 3.11's wait_for, never swallows a cancel
                     await self.wake.wait()
             except TimeoutError:
-                pass
+                continue
+            await asyncio.sleep(self.settle_s)  # wait-ok: a burst of wake-ups makes one reconcile
 
     async def reconcile(self) -> Duty:
         roster = self.roster()

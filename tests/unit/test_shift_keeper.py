@@ -181,3 +181,17 @@ async def test_the_keeper_outlives_a_refusing_pbx(setup, caplog) -> None:  # typ
         await asyncio.gather(task, return_exceptions=True)
     assert "taker1" in queue.members
     assert "queue not reconciled: QueueAdd PJSIP/taker1: Unable to add interface" in caplog.text
+
+
+async def test_only_a_softphone_coming_or_going_wakes_the_keeper_not_a_ringing_or_busy_phone(setup) -> None:  # type: ignore[no-untyped-def]
+    keeper, queue, clock, alerts, _ = setup
+    device = {"Event": "DeviceStateChange", "Device": "PJSIP/taker1"}
+    await keeper.on_event({**device, "State": "NOT_INUSE"})     # first word of this device: it came
+    assert keeper.wake.is_set()
+    keeper.wake.clear()
+    for state in ("RINGING", "INUSE", "NOT_INUSE", "INUSE"):      # a call: nothing for the keeper
+        await keeper.on_event({**device, "State": state})
+    await keeper.on_event({"Event": "AgentComplete", "Interface": "PJSIP/taker1"})   # nobody waits to leave
+    assert not keeper.wake.is_set()
+    await keeper.on_event({**device, "State": "UNAVAILABLE"})   # the softphone went away
+    assert keeper.wake.is_set()
