@@ -148,6 +148,7 @@ def test_calling_back_rings_the_taker_then_the_citizen_through_the_trunk(bots, c
         taker_leg = taker.wait_call(20)                                       # the taker's phone rings first
         taker_leg.wait_state("confirmed", 15)
         lab.wait_asterisk_log("Called PJSIP/08", timeout=20)
+        lab.wait_asterisk_log("answered PJSIP/taker1", timeout=20)           # the citizen picked up: now hang up
         taker_leg.hangup()
         assert citizen.wait(30) == 0                                          # the citizen answered, then BYE
         assert "INVITE sip:081234567890@127.0.0.2" in (tmp_path / "uas.log").read_text()
