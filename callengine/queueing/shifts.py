@@ -57,9 +57,12 @@ class ShiftKeeper:
         A phone ringing or going busy changes nothing here."""
         kind = event.get("Event")
         if kind == "DeviceStateChange":
+            device = event.get("Device", "")
+            if not device.startswith("PJSIP/") or device[6:] not in self.roster().people:
+                return                       # the trunk, queues' own devices: busy with every call
             absent = event.get("State", "") in ABSENT_STATES
-            if self._absent.get(event.get("Device", "")) != absent:
-                self._absent[event.get("Device", "")] = absent
+            if self._absent.get(device) != absent:
+                self._absent[device] = absent
                 self.wake.set()
         elif kind == "AgentComplete":
             if self._waiting_for_call_end:

@@ -193,5 +193,9 @@ async def test_only_a_softphone_coming_or_going_wakes_the_keeper_not_a_ringing_o
         await keeper.on_event({**device, "State": state})
     await keeper.on_event({"Event": "AgentComplete", "Interface": "PJSIP/taker1"})   # nobody waits to leave
     assert not keeper.wake.is_set()
+    for other in ("PJSIP/trunk", "Queue:112_avail"):             # devices every call moves
+        for state in ("UNKNOWN", "INUSE", "UNAVAILABLE", "NOT_INUSE"):
+            await keeper.on_event({"Event": "DeviceStateChange", "Device": other, "State": state})
+    assert not keeper.wake.is_set()
     await keeper.on_event({**device, "State": "UNAVAILABLE"})   # the softphone went away
     assert keeper.wake.is_set()
