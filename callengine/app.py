@@ -44,6 +44,7 @@ from callengine.telephony.fastagi import AgiChannel, FastAgiServer
 from callengine.telephony.queues import AmiQueues
 from callengine.tickets.events import TicketOpened
 from callengine.tickets.intake import RecordIntake
+from callengine.tickets.model import TicketNumbers
 from callengine.tickets.webhooks import WebhookSink
 from callengine.tickets.writer import RecordWriter, Spool
 from callengine.web.live import LIVE_EVENTS, LiveApi, add_live_routes
@@ -63,7 +64,8 @@ class Engine:
         self.migrator = Migrator(db)
         calls = CallRepository(db)
 
-        self.writer = RecordWriter(db, Spool(s.runtime_dir / "spool" / "call-records.jsonl"), bus.publish)
+        self.writer = RecordWriter(db, Spool(s.runtime_dir / "spool" / "call-records.jsonl"), bus.publish,
+                                   numbers=TicketNumbers(s.city_code, s.timezone))
         desk = LocationDesk(calls, AmlRepository(db), CellRepository(db), clock, timedelta(seconds=s.aml_window_s))
         self.location = LocationService(desk, s.fastagi_host, s.hep_port, secrets["hep"], s.trunk_match)
         # a finished call: located, then written; its end hints the recovery to read CEL's tail

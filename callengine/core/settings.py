@@ -38,6 +38,7 @@ class ConsoleSettings:
 class Settings:
     config_file: Path
     city: str
+    city_code: str              # ticket numbers: <city_code>-<YYYYMMDD>-<NNNN>
     timezone: ZoneInfo
     language: str
     runtime_dir: Path
@@ -138,6 +139,7 @@ def load_settings(path: Path | None = None) -> Settings:
     except (ZoneInfoNotFoundError, ValueError):
         raise r.fail("general", "timezone", f"{zone_name!r} is not an IANA time zone") from None
 
+    city = r.text("general", "city", "Kota")
     trunk = r.listing("trunk", "match", "127.0.0.2")
     for entry in trunk:
         try:
@@ -168,7 +170,8 @@ def load_settings(path: Path | None = None) -> Settings:
 
     return Settings(
         config_file=path,
-        city=r.text("general", "city", "Kota"),
+        city=city,
+        city_code=_city_code(r, city),
         timezone=zone,
         language=r.choice("general", "language", "id", LANGUAGES),
         runtime_dir=runtime,
@@ -219,6 +222,13 @@ def _console(r: ConfigReader) -> ConsoleSettings:
         secure_cookies=r.choice("console", "secure_cookies", "auto", ("auto", "always")),
         trusted_proxies=r.networks("console", "trusted_proxies"),
     )
+
+
+def _city_code(r: ConfigReader, city: str) -> str:
+    code = r.text("general", "city_code", "".join(ch for ch in city.upper() if ch.isalpha())[:3] or "KOT")
+    if not re.fullmatch(r"[A-Z]{2,6}", code):
+        raise r.fail("general", "city_code", f"{code!r}: two to six capital letters, e.g. SMD")
+    return code
 
 
 def load_secrets(settings: Settings, accounts: Iterable[str] = ()) -> dict[str, str]:

@@ -56,6 +56,16 @@ class TicketRow(Base):
     caller: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
     legal_hold: Mapped[bool] = mapped_column(Boolean, default=False)
+    number: Mapped[str | None] = mapped_column(String(24), unique=True)   # SMD-20261202-0042; None before 0008
+
+
+class TicketCounterRow(Base):
+    """The last ticket number given on each local day: the sequence survives restarts and is
+    taken in the same transaction as the ticket, so two tickets never share a number."""
+    __tablename__ = "ticket_counters"
+
+    day: Mapped[str] = mapped_column(String(8), primary_key=True)   # YYYYMMDD in the centre's time zone
+    last: Mapped[int] = mapped_column(Integer)
 
 
 class AlertRow(Base):

@@ -18,6 +18,7 @@ from pathlib import Path
 from callengine.calls.record import CallRecord
 from callengine.db.database import Database
 from callengine.tickets.events import TicketOpened
+from callengine.tickets.model import TicketNumbers
 from callengine.tickets.records import CallRecords
 
 log = logging.getLogger(__name__)
@@ -93,9 +94,9 @@ class Spool:
 
 class RecordWriter:
     def __init__(self, db: Database, spool: Spool, publish: Publish | None = None,
-                 replay_every: float = 2.0) -> None:
+                 replay_every: float = 2.0, numbers: TicketNumbers | None = None) -> None:
         self.db = db
-        self.records = CallRecords(db)
+        self.records = CallRecords(db, numbers)
         self.spool = spool
         self.publish: Publish = publish or (lambda event: None)
         self.replay_every = replay_every
@@ -163,7 +164,8 @@ class RecordWriter:
             return True
         latency = (datetime.now(timezone.utc) - record.ended_at).total_seconds()
         log.info("call recorded", extra={"linkedid": record.linkedid, "disposition": record.disposition,
-                                         "ticket": ticket.id, "hangup_to_commit_ms": round(latency * 1000, 1)})
+                                         "ticket": ticket.id, "number": ticket.number,
+                                         "hangup_to_commit_ms": round(latency * 1000, 1)})
         self.publish(TicketOpened(record, ticket))
         return True
 
@@ -189,7 +191,7 @@ class RecordWriter:
                 return index
             if ticket is not None:
                 log.info("call recorded", extra={"linkedid": record.linkedid, "disposition": record.disposition,
-                                                 "ticket": ticket.id, "from_spool": True})
+                                                 "ticket": ticket.id, "number": ticket.number, "from_spool": True})
                 self.publish(TicketOpened(record, ticket))
         self.spool.done()
         self.database_down = False

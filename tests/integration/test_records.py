@@ -115,6 +115,7 @@ def test_a_new_ticket_reaches_the_webhook_signed(bots, make_lab, tmp_path: Path)
         payload = json.loads(body)
         assert payload["event"] == "ticket.created" and payload["ticket"]["id"] == recorded["ticket"]
         assert payload["ticket"]["status"] == "baru" and payload["call"]["category"] == "ambulans"
+        assert payload["ticket"]["number"] == recorded["number"] and recorded["number"].startswith("SAM-")
         assert received[0][1] == body                  # the retry carries the same ticket
     finally:
         server.shutdown()

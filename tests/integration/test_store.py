@@ -235,3 +235,30 @@ async def test_a_record_cut_off_by_shutdown_is_spooled(tmp_path: Path) -> None:
     task.cancel()                                         # and so does the one being written
     await asyncio.gather(task, return_exceptions=True)
     assert sorted(r.linkedid for r in writer.spool.take()) == ["inflight", "queued"]
+
+
+async def test_ticket_numbers_count_per_local_day_across_midnight_and_a_restart(database_url: str) -> None:
+    from zoneinfo import ZoneInfo
+
+    from callengine.tickets.model import TicketNumbers
+
+    numbers = TicketNumbers("SMD", ZoneInfo("Asia/Makassar"))       # WITA: local midnight is 16:00 UTC
+    before_midnight = datetime(2026, 12, 2, 15, 59, 58, tzinfo=timezone.utc)
+    store = await stored(database_url)
+    try:
+        records = CallRecords(store, numbers)
+        first = [await records.save(record(f"a.{n}"), before_midnight) for n in range(3)]
+        after = await records.save(record("b.0"), before_midnight + timedelta(seconds=3))
+    finally:
+        await store.close()
+    store = await stored(database_url)                             # the engine restarted: the count goes on
+    try:
+        again = await CallRecords(store, numbers).save(record("b.1"), before_midnight + timedelta(hours=1))
+        replayed = await CallRecords(store, numbers).save(record("a.0"), before_midnight)
+        listed = {t.linkedid: t.number for t in await TicketRepository(store).newest()}
+    finally:
+        await store.close()
+    assert [t.number for t in first if t] == ["SMD-20261202-0001", "SMD-20261202-0002", "SMD-20261202-0003"]
+    assert after is not None and after.number == "SMD-20261203-0001"
+    assert again is not None and again.number == "SMD-20261203-0002"
+    assert replayed is None and listed["a.0"] == "SMD-20261202-0001"   # a replay takes no number
