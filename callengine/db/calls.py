@@ -98,6 +98,28 @@ class CallRepository:
             rows = (await c.execute(query.limit(limit) if limit else query)).mappings().all()
         return [_to_record(row) for row in rows]
 
+    async def get(self, linkedid: str) -> CallRecord | None:
+        async with self.db.connect() as c:
+            row = (await c.execute(select(CallRow).where(CallRow.linkedid == linkedid))).mappings().first()
+        return _to_record(row) if row else None
+
+    async def unanswered(self, since: datetime, limit: int = 200) -> list[CallRecord]:
+        """Calls no call taker answered (abandoned, ended in the IVR, failed), newest first."""
+        query = (select(CallRow).where(CallRow.started_at >= since, CallRow.disposition != "answered")
+                 .order_by(CallRow.started_at.desc()).limit(limit))
+        async with self.db.connect() as c:
+            return [_to_record(row) for row in (await c.execute(query)).mappings().all()]
+
+    async def answered_since(self, callers: list[str], since: datetime) -> dict[str, datetime]:
+        """Each of these numbers' latest answered call since `since` (a call back, or the caller again)."""
+        if not callers:
+            return {}
+        query = (select(CallRow.caller, func.max(CallRow.started_at))
+                 .where(CallRow.caller.in_(callers), CallRow.disposition == "answered", CallRow.started_at >= since)
+                 .group_by(CallRow.caller))
+        async with self.db.connect() as c:
+            return {row[0]: row[1] for row in await c.execute(query)}
+
     async def count(self, since: datetime | None = None, until: datetime | None = None) -> int:
         query = select(func.count()).select_from(CallRow).where(*_started_within(since, until))
         async with self.db.connect() as c:

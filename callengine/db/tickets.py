@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import ColumnElement, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from callengine.calls.record import CallRecord
@@ -47,3 +47,30 @@ class TicketRepository:
         statement = update(TicketRow).where(TicketRow.linkedid == linkedid).values(legal_hold=held)
         async with self.db.begin() as c:
             return bool((await c.execute(statement)).rowcount)
+
+    async def find(self, caller: str | None = None, since: datetime | None = None, status: str | None = None,
+                   limit: int = 100) -> list[Ticket]:
+        """Newest first, filtered by the caller's number, the opening time and the status."""
+        query = select(*_COLUMNS).where(*_conditions(caller, since, status)).order_by(TicketRow.id.desc()).limit(limit)
+        async with self.db.connect() as c:
+            return [Ticket(**row) for row in (await c.execute(query)).mappings().all()]
+
+    async def by_number(self, number: str) -> Ticket | None:
+        async with self.db.connect() as c:
+            row = (await c.execute(select(*_COLUMNS).where(TicketRow.number == number))).mappings().first()
+        return Ticket(**row) if row else None
+
+
+_COLUMNS = (TicketRow.id, TicketRow.linkedid, TicketRow.status, TicketRow.category, TicketRow.caller,
+            TicketRow.created_at, TicketRow.number)
+
+
+def _conditions(caller: str | None, since: datetime | None, status: str | None) -> list[ColumnElement[bool]]:
+    found: list[ColumnElement[bool]] = []
+    if caller:
+        found.append(TicketRow.caller == caller)
+    if since:
+        found.append(TicketRow.created_at >= since)
+    if status:
+        found.append(TicketRow.status == status)
+    return found

@@ -22,11 +22,14 @@ from aiohttp import web
 from callengine.accounts import http as accounts_http
 from callengine.accounts.service import Accounts
 from callengine.accounts.wiring import stored_accounts
-from callengine.core.clock import Clock
+from callengine.core.clock import Clock, SystemClock
 from callengine.core.component import Components, Service, run_until_signal
 from callengine.core.settings import Settings
+from callengine.db.calls import CallRepository
 from callengine.db.database import Database
 from callengine.db.migrator import Migrator
+from callengine.db.tickets import TicketRepository
+from callengine.tickets.http import TicketApi
 from callengine.web import home, i18n, openapi
 from callengine.web.auth import CSRF_FIELD, PUBLIC, Network, declared, guard, register
 from callengine.web.errors import errors
@@ -113,7 +116,9 @@ class Console:
         self.settings = settings
         self.db = db = Database(settings.database_url)
         self.accounts = stored_accounts(db, timedelta(seconds=settings.console.session_idle_s), clock)
-        self.app = make_console(settings, self.accounts, {"database": db.ping})
+        clock = clock or SystemClock()
+        tickets = TicketApi(TicketRepository(db), CallRepository(db), clock)
+        self.app = make_console(settings, self.accounts, {"database": db.ping}, tickets.routes())
         self.components = Components([
             Migrator(db), WebServer(self.app, settings.console.host, settings.console.port),
             Service("accounts upkeep", self.upkeep),

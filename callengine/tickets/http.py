@@ -1,0 +1,91 @@
+"""The console's ticket and callback API (`/api/v1/tickets`, `/api/v1/callbacks`): what the
+call taker's desk reads. Caller data (numbers, locations, recordings) only for the roles that
+work with it: call takers, supervisors, QA and admins; not viewers, not (yet) responders,
+who will see only their agency's assignments once dispatch exists."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from aiohttp import web
+
+from callengine.calls.numbers import to_e164
+from callengine.core.clock import Clock
+from callengine.db.calls import CallRepository
+from callengine.db.tickets import TicketRepository
+from callengine.web.errors import HttpError
+from callengine.web.routes import Param, Route
+
+CALLER_DATA = ("calltaker", "supervisor", "qa", "admin")
+CALLBACK_WINDOW = timedelta(hours=24)   # unanswered calls older than this leave the callback list
+MAX_LIMIT = 500
+
+
+@dataclass
+class TicketApi:
+    tickets: TicketRepository
+    calls: CallRepository
+    clock: Clock
+
+    async def list_tickets(self, request: web.Request) -> web.Response:
+        caller = request.query.get("caller")
+        if caller and to_e164(caller) is None:
+            raise HttpError(400, "bad_query", f"caller {caller!r} is not a phone number")
+        found = await self.tickets.find(to_e164(caller) if caller else None, _since(request),
+                                        request.query.get("status") or None, _limit(request))
+        return web.json_response({"tickets": [t.to_json() for t in found]})
+
+    async def get_ticket(self, request: web.Request) -> web.Response:
+        ticket = await self.tickets.by_number(request.match_info["number"])
+        if ticket is None:
+            raise HttpError(404, "not_found", f"no ticket {request.match_info['number']!r}")
+        call = await self.calls.get(ticket.linkedid)
+        calls = [call.to_json()] if call else []
+        return web.json_response({**ticket.to_json(), "calls": calls,
+                                  "location": call.location if call else None})
+
+    async def callbacks(self, request: web.Request) -> web.Response:
+        """Calls nobody answered in the last day, newest first; each says whether the number
+        was reached since (answered when it called again, or called back)."""
+        since = self.clock.now() - CALLBACK_WINDOW
+        missed = await self.calls.unanswered(since)
+        reached = await self.calls.answered_since(sorted({c.caller for c in missed if c.caller}), since)
+        return web.json_response({"callbacks": [_callback(c.to_json(), reached.get(c.caller or ""), c.started_at)
+                                                for c in missed]})
+
+    def routes(self) -> list[Route]:
+        filters = (Param("caller", "the caller's number"), Param("since", "ISO 8601 time with offset"),
+                   Param("status", "baru, diterima, diproses, selesai…"), Param("limit", "at most 500", "integer"))
+        return [
+            Route("GET", "/api/v1/tickets", self.list_tickets, CALLER_DATA, "tickets.list",
+                  "tickets, newest first", query=filters, tags=("tickets",)),
+            Route("GET", "/api/v1/tickets/{number}", self.get_ticket, CALLER_DATA, "tickets.get",
+                  "one ticket with its call(s) and location", tags=("tickets",)),
+            Route("GET", "/api/v1/callbacks", self.callbacks, CALLER_DATA, "tickets.callbacks",
+                  "calls nobody answered in the last 24 h, newest first", tags=("tickets",)),
+        ]
+
+
+def _callback(call: dict[str, Any], reached_at: datetime | None, started_at: datetime) -> dict[str, Any]:
+    return {**call, "reached_since": reached_at.isoformat() if reached_at and reached_at > started_at else None}
+
+
+def _since(request: web.Request) -> datetime | None:
+    raw = request.query.get("since")
+    if not raw:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        raise HttpError(400, "bad_query", f"since {raw!r} is not an ISO 8601 time") from None
+    if moment.tzinfo is None:
+        raise HttpError(400, "bad_query", "since needs its offset, e.g. 2026-12-02T08:00+08:00")
+    return moment
+
+
+def _limit(request: web.Request) -> int:
+    raw = request.query.get("limit", "100")
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+        raise HttpError(400, "bad_query", f"limit {raw!r}: a whole number from 1 to {MAX_LIMIT}")
+    return int(raw)
