@@ -45,6 +45,7 @@ from callengine.telephony.queues import AmiQueues
 from callengine.tickets.events import TicketOpened
 from callengine.tickets.intake import RecordIntake
 from callengine.tickets.model import TicketNumbers
+from callengine.tickets.opener import FOLLOWED, TicketOpener
 from callengine.tickets.webhooks import WebhookSink
 from callengine.tickets.writer import RecordWriter, Spool
 from callengine.web.live import LIVE_EVENTS, LiveApi, add_live_routes
@@ -87,6 +88,7 @@ class Engine:
                                   AlertKeeper(AlertRepository(db), clock), publish=bus.publish)
         recordings = RecordingProcessor(calls, s.recordings_dir, clock, self.migrator.ready)
         webhooks = WebhookSink(s.webhook_urls, secrets["webhook"])
+        bus.subscribe(FOLLOWED, TicketOpener(self.writer.records).on_event, name="ticket opener")
         bus.subscribe(TicketOpened, recordings.on_ticket_opened)
         bus.subscribe(TicketOpened, webhooks.on_ticket_opened)
         self.live_calls, feed = LiveCalls(), Fanout()

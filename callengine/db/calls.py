@@ -73,10 +73,10 @@ class CallRepository:
                 known.update((await c.execute(query)).scalars())
         return known
 
-    async def mark_prank(self, linkedid: str, prank: bool = True) -> bool:
+    async def mark_prank(self, linkedid: str, prank: bool = True, conn: AsyncConnection | None = None) -> bool:
         """A call taker's verdict on a call; False if no such call."""
         statement = update(CallRow).where(CallRow.linkedid == linkedid).values(prank=prank)
-        async with self.db.begin() as c:
+        async with self.db.begin(conn) as c:
             return bool((await c.execute(statement)).rowcount)
 
     async def prank_calls(self, caller: str, since: datetime) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Column, Float, ForeignKey, Index, Integer, String, Table
+from sqlalchemy import JSON, BigInteger, Boolean, Column, Float, ForeignKey, Index, Integer, String, Table, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from callengine.db.types import UtcDateTime
@@ -46,17 +46,37 @@ class CallRow(Base):
 
 
 class TicketRow(Base):
-    """The ticket a finished call becomes; agencies move it from baru (new) to selesai."""
+    """The ticket of a call: opened when a call taker answers (or at hangup when nobody did),
+    written by the taker on the desk; agencies move it from baru (new) to selesai. Its call row
+    arrives at hangup, so linkedid is unique but no foreign key (0009)."""
     __tablename__ = "tickets"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    linkedid: Mapped[str] = mapped_column(String(64), ForeignKey("calls.linkedid"), unique=True)
+    linkedid: Mapped[str] = mapped_column(String(64), unique=True)
     status: Mapped[str] = mapped_column(String(20))
     category: Mapped[str | None] = mapped_column(String(40))
     caller: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
     legal_hold: Mapped[bool] = mapped_column(Boolean, default=False)
     number: Mapped[str | None] = mapped_column(String(24), unique=True)   # SMD-20261202-0042; None before 0008
+    # the desk's form (0009)
+    classification: Mapped[str | None] = mapped_column(String(20))   # darurat, informasi, prank, ghost…
+    duplicate_of: Mapped[str | None] = mapped_column(String(24))     # another ticket's number
+    incident_type: Mapped[str | None] = mapped_column(String(80))
+    description: Mapped[str | None] = mapped_column(Text)
+    address: Mapped[str | None] = mapped_column(String(300))
+    kelurahan: Mapped[str | None] = mapped_column(String(80))
+    kecamatan: Mapped[str | None] = mapped_column(String(80))
+    lat: Mapped[float | None] = mapped_column(Float)                  # the location as the taker corrected it
+    lon: Mapped[float | None] = mapped_column(Float)
+    caller_name: Mapped[str | None] = mapped_column(String(120))
+    callback_number: Mapped[str | None] = mapped_column(String(20))
+    victims: Mapped[int | None] = mapped_column(Integer)
+    priority: Mapped[int | None] = mapped_column(Integer)
+    taker: Mapped[str | None] = mapped_column(String(40), index=True)   # the account that answered
+    answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    wrapped_up_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class TicketCounterRow(Base):

@@ -1,7 +1,9 @@
 """Tickets."""
 from __future__ import annotations
 
+from dataclasses import fields, replace
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -21,13 +23,55 @@ class TicketRepository:
         """The new ticket of a call just stored (in the caller's transaction, with its record),
         numbered from the day's sequence when `numbers` is given."""
         values: dict[str, object] = {"linkedid": record.linkedid, "status": NEW, "category": record.category,
-                                     "caller": record.caller, "created_at": at}
+                                     "caller": record.caller, "created_at": at, "taker": record.agent,
+                                     "answered_at": record.answered_at}
         async with self.db.begin(conn) as c:
             if numbers is not None:
                 day = numbers.day(at)
                 values["number"] = numbers.number(day, await self._next(day, c))
             ticket_id = (await c.execute(insert(TicketRow).values(**values).returning(TicketRow.id))).scalar_one()
         return Ticket(id=ticket_id, **values)  # type: ignore[arg-type]
+
+    async def open_at_answer(self, linkedid: str, caller: str | None, category: str | None, taker: str,
+                             at: datetime, numbers: TicketNumbers | None = None,
+                             conn: AsyncConnection | None = None) -> Ticket | None:
+        """The ticket of a call a call taker just answered, before its record exists; None when
+        the call has one already (answered again after a transfer, or its record came first)."""
+        values: dict[str, object] = {"linkedid": linkedid, "status": NEW, "category": category, "caller": caller,
+                                     "created_at": at, "taker": taker or None, "answered_at": at}
+        async with self.db.begin(conn) as c:
+            if await self._by(TicketRow.linkedid == linkedid, c) is not None:
+                return None
+            if numbers is not None:
+                day = numbers.day(at)
+                values["number"] = numbers.number(day, await self._next(day, c))
+            statement = self.db.insert(TicketRow).values(**values).on_conflict_do_nothing(index_elements=["linkedid"])
+            ticket_id = (await c.execute(statement.returning(TicketRow.id))).scalar_one_or_none()
+        return None if ticket_id is None else Ticket(id=ticket_id, **values)  # type: ignore[arg-type]
+
+    async def attach(self, record: CallRecord, conn: AsyncConnection | None = None) -> Ticket | None:
+        """The ticket opened at answer for this call, now that its record is stored (in the
+        record's transaction): what the IVR learned fills what the answer did not know; None
+        when the call has no ticket yet."""
+        async with self.db.begin(conn) as c:
+            ticket = await self._by(TicketRow.linkedid == record.linkedid, c)
+            if ticket is None:
+                return None
+            known = {"caller": ticket.caller or record.caller, "category": ticket.category or record.category,
+                     "taker": ticket.taker or record.agent, "answered_at": ticket.answered_at or record.answered_at}
+            await c.execute(update(TicketRow).where(TicketRow.id == ticket.id).values(**known))
+        return replace(ticket, **known)
+
+    async def change(self, number: str, values: dict[str, Any], at: datetime,
+                     conn: AsyncConnection | None = None) -> Ticket | None:
+        """The desk's form written into the ticket (`values`: FORM_FIELDS, wrapped_up_at)."""
+        async with self.db.begin(conn) as c:
+            done = await c.execute(update(TicketRow).where(TicketRow.number == number).values(**values, updated_at=at))
+            return await self._by(TicketRow.number == number, c) if done.rowcount else None
+
+    async def _by(self, condition: ColumnElement[bool], conn: AsyncConnection) -> Ticket | None:
+        row = (await conn.execute(select(*_COLUMNS).where(condition))).mappings().first()
+        return Ticket(**row) if row else None
 
     async def _next(self, day: str, conn: AsyncConnection) -> int:
         """The day's next sequence number; the row lock (or SQLite's one writer) keeps it unique."""
@@ -37,9 +81,7 @@ class TicketRepository:
         return int((await conn.execute(statement.returning(TicketCounterRow.last))).scalar_one())
 
     async def newest(self, limit: int = 100) -> list[Ticket]:
-        columns = (TicketRow.id, TicketRow.linkedid, TicketRow.status, TicketRow.category, TicketRow.caller,
-                   TicketRow.created_at, TicketRow.number)
-        query = select(*columns).order_by(TicketRow.id.desc()).limit(limit)
+        query = select(*_COLUMNS).order_by(TicketRow.id.desc()).limit(limit)
         async with self.db.connect() as c:
             return [Ticket(**row) for row in (await c.execute(query)).mappings().all()]
 
@@ -55,14 +97,16 @@ class TicketRepository:
         async with self.db.connect() as c:
             return [Ticket(**row) for row in (await c.execute(query)).mappings().all()]
 
-    async def by_number(self, number: str) -> Ticket | None:
+    async def by_number(self, number: str, conn: AsyncConnection | None = None) -> Ticket | None:
+        async with self.db.connect(conn) as c:
+            return await self._by(TicketRow.number == number, c)
+
+    async def by_linkedid(self, linkedid: str) -> Ticket | None:
         async with self.db.connect() as c:
-            row = (await c.execute(select(*_COLUMNS).where(TicketRow.number == number))).mappings().first()
-        return Ticket(**row) if row else None
+            return await self._by(TicketRow.linkedid == linkedid, c)
 
 
-_COLUMNS = (TicketRow.id, TicketRow.linkedid, TicketRow.status, TicketRow.category, TicketRow.caller,
-            TicketRow.created_at, TicketRow.number)
+_COLUMNS = tuple(getattr(TicketRow, f.name) for f in fields(Ticket))
 
 
 def _conditions(caller: str | None, since: datetime | None, status: str | None) -> list[ColumnElement[bool]]:

@@ -17,9 +17,33 @@ class Ticket:
     caller: str | None
     created_at: datetime
     number: str | None = None   # SMD-20261202-0042
+    # the desk's form, filled by the call taker while talking (FORM_FIELDS)
+    classification: str | None = None
+    duplicate_of: str | None = None
+    incident_type: str | None = None
+    description: str | None = None
+    address: str | None = None
+    kelurahan: str | None = None
+    kecamatan: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+    caller_name: str | None = None
+    callback_number: str | None = None
+    victims: int | None = None
+    priority: int | None = None
+    taker: str | None = None            # the account that answered the call
+    answered_at: datetime | None = None
+    wrapped_up_at: datetime | None = None
+    updated_at: datetime | None = None
 
     def to_json(self) -> dict[str, object]:
-        return {**asdict(self), "created_at": self.created_at.isoformat()}
+        return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in asdict(self).items()}
+
+
+# what the desk's form writes (PATCH /api/v1/tickets/{number}); the rest is the engine's
+FORM_FIELDS = ("classification", "duplicate_of", "incident_type", "description", "address", "kelurahan",
+               "kecamatan", "lat", "lon", "caller_name", "callback_number", "victims", "priority")
+CLASSIFICATIONS = ("darurat", "informasi", "prank", "ghost", "salah_sambung", "duplikat")
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from callengine.db.tickets import TicketRepository
 from callengine.db.database import Database
 from callengine.calls.record import CallRecord
 from callengine.tickets.events import TicketOpened
-from callengine.tickets.model import NEW
+from callengine.tickets.model import NEW, TicketNumbers
 from callengine.tickets.writer import RecordWriter, Spool
 
 pytestmark = pytest.mark.integration
@@ -262,3 +262,34 @@ async def test_ticket_numbers_count_per_local_day_across_midnight_and_a_restart(
     assert after is not None and after.number == "SMD-20261203-0001"
     assert again is not None and again.number == "SMD-20261203-0002"
     assert replayed is None and listed["a.0"] == "SMD-20261202-0001"   # a replay takes no number
+
+
+async def test_a_ticket_opened_at_answer_takes_its_record_at_hangup_once(database_url: str, tmp_path: Path) -> None:
+    """No foreign key holds the ticket back before its call row (0009); the record attaches to
+    it, a replay changes nothing, TicketOpened comes once; a prank classification made during
+    the call marks the call when its record arrives."""
+    store = await stored(database_url)
+    published: list[object] = []
+    numbers = TicketNumbers("SMD", ZoneInfo("Asia/Makassar"))
+    writer = RecordWriter(store, Spool(tmp_path / "spool.jsonl"), published.append, numbers=numbers)
+    try:
+        opened = await writer.records.open_at_answer("1796.1", "+6281234567890", "kebakaran", "taker1",
+                                                     T0 + timedelta(seconds=9))
+        assert opened is not None and opened.number == "SMD-20261123-0001" and opened.taker == "taker1"
+        assert await writer.records.open_at_answer("1796.1", None, None, "taker2", T0) is None  # answered again
+        await TicketRepository(store).change(opened.number, {"classification": "prank"}, T0)
+        for _ in range(2):
+            await writer.submit(record("1796.1"))
+            await writer._write(await writer.queue.get())
+            writer._done(record("1796.1"))
+        [event] = published
+        assert isinstance(event, TicketOpened) and event.ticket.id == opened.id
+        assert event.ticket.number == opened.number
+        [ticket] = await TicketRepository(store).newest()
+        assert (ticket.id, ticket.taker, ticket.answered_at) == (opened.id, "taker1", T0 + timedelta(seconds=9))
+        assert (await CallRepository(store).get("1796.1")).prank is True  # type: ignore[union-attr]
+        missed = await writer.records.save(record("1797.1", disposition="abandoned", agent=None, answered_at=None),
+                                             T0 + timedelta(minutes=2))
+        assert missed is not None and missed.number == "SMD-20261123-0002" and missed.taker is None
+    finally:
+        await store.close()
