@@ -11,6 +11,7 @@ from callengine.core.conf import ConfigError
 from callengine.core.settings import Settings, load_secrets
 from callengine.queueing.roster import roster_of
 from callengine.ivr.config import load_ivr
+from callengine.tickets.desk import load_desk
 from callengine.ivr.flow import PROMPTS
 from callengine.pbx.process import PbxError, asterisk_binary
 
@@ -81,7 +82,7 @@ async def ami_problem(s: Settings, timeout: float = 3.0) -> str | None:
 def environment_problems(s: Settings, *, running: bool) -> list[str]:
     """running=False: what `up` needs (ports free). running=True: the system answers (AMI login)."""
     found = [p for p in (asterisk_problem(s),) if p]
-    for read in (lambda: load_ivr(s.ivr_file), lambda: roster_of(s)):
+    for read in (lambda: load_ivr(s.ivr_file), lambda: roster_of(s), lambda: load_desk(s.desk_file)):
         try:
             read()
         except ConfigError as exc:

@@ -14,10 +14,14 @@ from callengine.calls.numbers import to_e164
 from callengine.core.clock import Clock
 from callengine.db.calls import CallRepository
 from callengine.db.tickets import TicketRepository
+from callengine.tickets.desk import DeskOptions, FormError
+from callengine.tickets.model import CLASSIFICATIONS, FORM_FIELDS
+from callengine.tickets.service import NoTicket, NotYours, TicketDesk
 from callengine.web.errors import HttpError
-from callengine.web.routes import Param, Route
+from callengine.web.routes import Param, Route, json_body, peer, principal
 
 CALLER_DATA = ("calltaker", "supervisor", "qa", "admin")
+DESK = ("calltaker", "supervisor")      # who writes the ticket form
 CALLBACK_WINDOW = timedelta(hours=24)   # unanswered calls older than this leave the callback list
 MAX_LIMIT = 500
 
@@ -27,6 +31,8 @@ class TicketApi:
     tickets: TicketRepository
     calls: CallRepository
     clock: Clock
+    desk: TicketDesk | None = None
+    options: DeskOptions | None = None
 
     async def list_tickets(self, request: web.Request) -> web.Response:
         caller = request.query.get("caller")
@@ -44,6 +50,34 @@ class TicketApi:
         calls = [call.to_json()] if call else []
         return web.json_response({**ticket.to_json(), "calls": calls,
                                   "location": call.location if call else None})
+
+    async def patch_ticket(self, request: web.Request) -> web.Response:
+        """The desk's form, as the taker types: only the fields sent change."""
+        data, who = await json_body(request), principal(request)
+        ticket = await self._desk(lambda desk: desk.write(request.match_info["number"], data, who.user.name,
+                                                          who.user.role, peer(request)))
+        return web.json_response(ticket.to_json())
+
+    async def wrap_up(self, request: web.Request) -> web.Response:
+        who = principal(request)
+        ticket = await self._desk(lambda desk: desk.wrap_up(request.match_info["number"], who.user.name,
+                                                            who.user.role, peer(request)))
+        return web.json_response(ticket.to_json())
+
+    async def desk_options(self, request: web.Request) -> web.Response:
+        assert self.options is not None
+        return web.json_response(self.options.to_json())
+
+    async def _desk(self, write: Any) -> Any:
+        assert self.desk is not None
+        try:
+            return await write(self.desk)
+        except FormError as exc:
+            raise HttpError(400, "bad_field", str(exc)) from None
+        except NoTicket as exc:
+            raise HttpError(404, "not_found", f"no ticket {exc.args[0]!r}") from None
+        except NotYours as exc:
+            raise HttpError(403, "not_yours", f"{exc}: a call taker writes the tickets they answered") from None
 
     async def callbacks(self, request: web.Request) -> web.Response:
         """Calls nobody answered in the last day, newest first; each says whether the number
@@ -64,6 +98,26 @@ class TicketApi:
                   "one ticket with its call(s) and location", tags=("tickets",)),
             Route("GET", "/api/v1/callbacks", self.callbacks, CALLER_DATA, "tickets.callbacks",
                   "calls nobody answered in the last 24 h, newest first", tags=("tickets",)),
+            *(self._desk_routes() if self.desk is not None else ()),
+        ]
+
+    def _desk_routes(self) -> list[Route]:
+        form = {"type": "object", "additionalProperties": False, "properties": {
+            **{name: {"type": ["string", "null"]} for name in FORM_FIELDS},
+            "classification": {"enum": [*CLASSIFICATIONS, None]},
+            "lat": {"type": ["number", "null"], "minimum": -90, "maximum": 90},
+            "lon": {"type": ["number", "null"], "minimum": -180, "maximum": 180},
+            "victims": {"type": ["integer", "null"], "minimum": 0},
+            "priority": {"type": ["integer", "null"], "minimum": 1, "maximum": 5}}}
+        return [
+            Route("PATCH", "/api/v1/tickets/{number}", self.patch_ticket, DESK, "tickets.update",
+                  "write the ticket form's fields (a call taker: tickets they answered or unassigned ones)",
+                  audit="service", body=form, tags=("tickets",)),
+            Route("POST", "/api/v1/tickets/{number}/wrapup", self.wrap_up, DESK, "tickets.wrapup",
+                  "the taker has finished the ticket after the call", audit="service", tags=("tickets",)),
+            Route("GET", "/api/v1/desk/options", self.desk_options, DESK, "desk.options",
+                  "the form's choices: classifications, incident types per category, the gazetteer",
+                  tags=("tickets",)),
         ]
 
 

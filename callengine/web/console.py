@@ -29,7 +29,9 @@ from callengine.db.calls import CallRepository
 from callengine.db.database import Database
 from callengine.db.migrator import Migrator
 from callengine.db.tickets import TicketRepository
+from callengine.tickets.desk import load_desk
 from callengine.tickets.http import TicketApi
+from callengine.tickets.service import TicketDesk
 from callengine.web import home, i18n, openapi
 from callengine.web.auth import CSRF_FIELD, PUBLIC, Network, declared, guard, register
 from callengine.web.errors import errors
@@ -117,7 +119,8 @@ class Console:
         self.db = db = Database(settings.database_url)
         self.accounts = stored_accounts(db, timedelta(seconds=settings.console.session_idle_s), clock)
         clock = clock or SystemClock()
-        tickets = TicketApi(TicketRepository(db), CallRepository(db), clock)
+        options = load_desk(settings.desk_file)
+        tickets = TicketApi(TicketRepository(db), CallRepository(db), clock, TicketDesk(db, options, clock), options)
         self.app = make_console(settings, self.accounts, {"database": db.ping}, tickets.routes())
         self.components = Components([
             Migrator(db), WebServer(self.app, settings.console.host, settings.console.port),
