@@ -9,8 +9,15 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
+from callengine.calls.record import CallRecord
+from callengine.core.settings import load_settings
+from callengine.db.database import Database
+from callengine.tickets.model import TicketNumbers
+from callengine.tickets.records import CallRecords
 from lab import EngineProcess, free_port, write_config
 
 
@@ -74,3 +81,25 @@ class ConsoleLab:
 
     def close(self) -> None:
         self.console.stop()
+
+
+@asynccontextmanager
+async def call_records(config: Path) -> AsyncIterator[CallRecords]:
+    """The lab's database as the engine writes it (migrated, tickets numbered): to seed calls."""
+    settings = load_settings(config)
+    db = Database(settings.database_url)
+    await db.migrate()
+    try:
+        yield CallRecords(db, TicketNumbers(settings.city_code, settings.timezone))
+    finally:
+        await db.close()
+
+
+async def save_all(records: CallRecords, calls: Iterable[CallRecord]) -> dict[str, str]:
+    """Store each call (stamped at its end) and return its ticket's number by linkedid."""
+    numbers = {}
+    for record in calls:
+        ticket = await records.save(record, record.ended_at)
+        assert ticket is not None and ticket.number is not None
+        numbers[record.linkedid] = ticket.number
+    return numbers

@@ -14,11 +14,7 @@ from typing import Any
 import pytest
 from aiohttp import ClientSession, CookieJar
 
-from callengine.core.settings import load_settings
-from callengine.db.database import Database
-from callengine.tickets.model import TicketNumbers
-from callengine.tickets.records import CallRecords
-from console_lab import ConsoleLab
+from console_lab import ConsoleLab, call_records, save_all
 from test_console_tickets import PASSWORD, call
 
 pytestmark = pytest.mark.integration
@@ -27,27 +23,16 @@ pytestmark = pytest.mark.integration
 async def seed(config: Path) -> dict[str, str]:
     """1.1 answered by taker1 (its ticket opened at answer, then the record attached), 2.1
     nobody answered (unassigned), 3.1 answered by taker2, 5.1 answered by taker1 and still going."""
-    settings = load_settings(config)
-    db = Database(settings.database_url)
-    await db.migrate()
-    records = CallRecords(db, TicketNumbers(settings.city_code, settings.timezone))
-    numbers = {}
-    try:
+    async with call_records(config) as records:
         first = call("1.1", "+6281111111111", "answered", 50)
         opened = await records.open_at_answer("1.1", first.caller, "kebakaran", "taker1", first.answered_at)
         assert opened is not None and opened.number
         going = await records.open_at_answer("5.1", "+6285555555555", "ambulans", "taker1", first.started_at)
         assert going is not None and going.number
-        numbers["5.1"] = going.number
-        for record in (first, call("2.1", "+6282222222222", "abandoned", 40),
-                       replace(call("3.1", "+6283333333333", "answered", 30), agent="taker2")):
-            ticket = await records.save(record, record.ended_at)
-            assert ticket is not None and ticket.number is not None
-            numbers[record.linkedid] = ticket.number
-        assert numbers["1.1"] == opened.number
-    finally:
-        await db.close()
-    return numbers
+        numbers = await save_all(records, (first, call("2.1", "+6282222222222", "abandoned", 40),
+                                           replace(call("3.1", "+6283333333333", "answered", 30), agent="taker2")))
+    assert numbers["1.1"] == opened.number
+    return {**numbers, "5.1": going.number}
 
 
 @pytest.fixture(scope="module")

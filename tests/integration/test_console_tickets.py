@@ -15,11 +15,7 @@ import pytest
 from aiohttp import ClientSession, CookieJar
 
 from callengine.calls.record import CallRecord
-from callengine.core.settings import load_settings
-from callengine.db.database import Database
-from callengine.tickets.model import TicketNumbers
-from callengine.tickets.records import CallRecords
-from console_lab import ConsoleLab
+from console_lab import ConsoleLab, call_records, save_all
 
 pytestmark = pytest.mark.integration
 PASSWORD = "kopi tubruk pagi hari"
@@ -38,21 +34,11 @@ def call(linkedid: str, caller: str, disposition: str, ago_min: int) -> CallReco
 
 
 async def seed(config: Path) -> dict[str, str]:
-    settings = load_settings(config)
-    db = Database(settings.database_url)
-    await db.migrate()
-    records = CallRecords(db, TicketNumbers(settings.city_code, settings.timezone))
-    numbers = {}
-    try:
-        for record in (call("1.1", "+6281111111111", "answered", 50), call("2.1", "+6282222222222", "abandoned", 40),
-                       call("3.1", "+6283333333333", "ended_in_ivr", 30), call("2.2", "+6282222222222", "answered", 20),
-                       replace(call("4.1", "+6284444444444", "failed", 10), recording=None, location=None)):
-            ticket = await records.save(record, record.ended_at)
-            assert ticket is not None and ticket.number is not None
-            numbers[record.linkedid] = ticket.number
-    finally:
-        await db.close()
-    return numbers
+    async with call_records(config) as records:
+        return await save_all(records, (
+            call("1.1", "+6281111111111", "answered", 50), call("2.1", "+6282222222222", "abandoned", 40),
+            call("3.1", "+6283333333333", "ended_in_ivr", 30), call("2.2", "+6282222222222", "answered", 20),
+            replace(call("4.1", "+6284444444444", "failed", 10), recording=None, location=None)))
 
 
 @pytest.fixture(scope="module")

@@ -169,7 +169,10 @@ async def test_the_tracker_publishes_the_call_as_it_happens() -> None:
     from callengine.calls.events import CallAnswered, CallEnded, CallOffered, CallQueued, CallStarted, IvrDone
 
     published: list[object] = []
-    tracker = CallTracker(lambda record: asyncio.sleep(0), FrozenClock(), publish=published.append)
+    async def keep(record: CallRecord) -> None:
+        pass
+
+    tracker = CallTracker(keep, FrozenClock(), publish=published.append)
     events = transcript("answered.ami")
     linkedid = next(e["Linkedid"] for e in events if e["Event"] == "Newchannel")
     tracker.ivr_started(linkedid)
