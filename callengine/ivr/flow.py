@@ -3,7 +3,6 @@ every path ends in the queue, and only CE_IVR_DONE=1 spares the caller the dialp
 fallback greeting. Prompts are skipped rather than cut when they would overrun the budget."""
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -11,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from callengine.calls.numbers import to_e164
+from callengine.core.deadline import answer_within
 from callengine.ivr.config import IvrSettings
 from callengine.telephony import dialplan
 from callengine.telephony.fastagi import AgiChannel
@@ -119,8 +119,7 @@ class Ivr:
         if caller is None:
             return False
         try:
-            # shielded: cancelling a query mid-flight can leave SQLite locked; it finishes unheard
-            return await asyncio.wait_for(asyncio.shield(self.is_prank(caller)), PRANK_CHECK_TIMEOUT)
+            return await answer_within(self.is_prank(caller), PRANK_CHECK_TIMEOUT)
         except Exception as exc:  # the store's failures must not touch the caller
             log.warning("prank history unavailable (%s); treating caller as normal", str(exc) or type(exc).__name__)
             return False

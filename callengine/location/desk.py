@@ -9,7 +9,6 @@ Bad input is logged with its reason and dropped; the call is never held up by it
 """
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import logging
 import time
@@ -21,6 +20,7 @@ from typing import Any
 
 from callengine.calls.record import CallRecord
 from callengine.core.clock import Clock
+from callengine.core.deadline import answer_within
 from callengine.location.aml import AmlReport
 from callengine.location.celldb import lookup
 from callengine.location.model import CellId, Location, LocationError, best
@@ -97,7 +97,7 @@ class LocationDesk:
 
     async def _cell(self, cell: CellId, linkedid: str) -> list[Location]:
         try:
-            found = await asyncio.wait_for(asyncio.shield(lookup(self.cells, cell)), LOOKUP_TIMEOUT_S)
+            found = await answer_within(lookup(self.cells, cell), LOOKUP_TIMEOUT_S)
         except Exception as exc:  # the cell table is a help, never a condition
             log.warning("cell lookup failed: %s", str(exc) or type(exc).__name__, extra={"linkedid": linkedid})
             return []

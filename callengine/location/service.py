@@ -8,6 +8,7 @@ import logging
 from collections.abc import Sequence
 
 from callengine.calls.record import CallRecord
+from callengine.core.deadline import answer_within
 from callengine.location.desk import LocationDesk, from_trunk
 from callengine.telephony.hep import HepListener, HepPacket, listen
 from callengine.telephony.sip import SipError, parse_sip
@@ -52,8 +53,7 @@ class LocationService:
         """Where the caller was, from every source, onto the record; a failing source never
         keeps a record from the store."""
         try:
-            # shielded: a query cancelled mid-flight can leave SQLite locked; a late answer is dropped
-            found = await asyncio.wait_for(asyncio.shield(self.desk.locate(record)), LOCATE_TIMEOUT_S)
+            found = await answer_within(self.desk.locate(record), LOCATE_TIMEOUT_S)
             record.locations, record.location = found
         except Exception as exc:  # the store or the cell table away: write what we have
             log.warning("call recorded without its location: %s", str(exc) or type(exc).__name__,
