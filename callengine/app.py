@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any, get_args
 
 from callengine.audio.processing import RecordingProcessor
-from callengine.calls.callback import Callbacks
+from callengine.calls.callback import CALLBACK_EVENTS, Callbacks
 from callengine.calls.events import CallEvent
 from callengine.calls.live import LiveCalls
 from callengine.audio.prompts import durations
@@ -25,6 +25,7 @@ from callengine.core.fanout import Fanout
 from callengine.core.settings import Settings, load_secrets
 from callengine.db.alerts import AlertRepository, PauseRepository
 from callengine.db.aml import AmlRepository
+from callengine.db.callbacks import CallbackRepository
 from callengine.db.calls import CallRepository
 from callengine.db.cells import CellRepository
 from callengine.db.database import Database
@@ -73,7 +74,8 @@ class Engine:
         self.intake = RecordIntake(self.location.locate, self.writer, lambda: self.recovery.hint())
         self.tracker = CallTracker(self.intake, clock, publish=bus.publish)
         self.ami = AmiClient(s.ami_host, s.ami_port, s.ami_user, secrets["ami"], on_event=self.on_ami_event,
-                             on_connected=self.on_ami_connected, events=KEPT_EVENTS | WAKING_EVENTS)
+                             on_connected=self.on_ami_connected,
+                             events=KEPT_EVENTS | WAKING_EVENTS | CALLBACK_EVENTS)
         self.recovery = CallRecovery(
             self.tracker, s.runtime_dir / "log" / "cel-custom" / "Master.csv", s.recordings_dir,
             list_channels=self.list_channels, connected=self.ami.connected, known=calls.known_linkedids,
@@ -96,9 +98,10 @@ class Engine:
         bus.subscribe(LIVE_EVENTS, feed.publish)
         roster = self.shifts.roster
         queues = AmiQueues(self.ami)
+        self.callbacks = Callbacks(lambda action: self.ami.action(action), roster, CallbackRepository(db),
+                                   self.recovery.cel_rows, clock, s.recordings_dir)
         live = LiveApi(secrets["engine_api"], feed, self.live_calls,
-                       lambda: self.queue_status(queues, roster),
-                       Callbacks(lambda action: self.ami.action(action), roster),
+                       lambda: self.queue_status(queues, roster), self.callbacks,
                        Pauses(s.queue, s.pause_reasons, roster, queues, PauseRepository(db), clock))
         app = make_app({"ami": self.ami_ok, "fastagi": self.fastagi_ok, "database": db.ping}, desk.aml,
                        AmlAccess(s.aml_token or secrets["aml"], s.aml_allow))
@@ -115,12 +118,14 @@ class Engine:
     async def on_ami_event(self, event: dict[str, str]) -> None:
         await self.tracker.on_event(event)
         await self.shifts.on_event(event)
+        await self.callbacks.on_event(event)
 
     async def on_ami_connected(self) -> None:
         """Bring the queue back in step with the roster; take on every live call and rebuild
-        the calls that ended while we were not listening (engine down, AMI lost)."""
+        the calls (and finish the call-backs) that ended while we were not listening."""
         self.shifts.wake.set()
         await self.recovery.on_connected()
+        await self.callbacks.on_connected()
 
     async def list_channels(self) -> list[dict[str, str]]:
         try:

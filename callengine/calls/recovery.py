@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from callengine.calls.rebuild import CelTail, LONGEST_CALL, finished_calls, read_cel, record_from_cel
+from callengine.calls.rebuild import CelTail, LONGEST_CALL, Row, finished_calls, read_cel, record_from_cel
 from callengine.calls.record import CallRecord
 from callengine.calls.tracker import CallTracker, LiveChannels, RecordSink
 from callengine.core.clock import Clock
@@ -54,20 +54,24 @@ class CallRecovery:
         self.hinted = asyncio.Event()
 
     async def recover(self, linkedid: str, since: datetime) -> CallRecord | None:
-        """The record of one call from CEL, once Asterisk wrote its end (a moment after the
-        last Hangup); what CEL has by the deadline if it never does."""
+        """The record of one call from CEL; what CEL has by the deadline if its end never comes."""
+        rows = await self.cel_rows(linkedid, since)
+        record = record_from_cel(linkedid, rows, self.recordings_dir) if rows else None
+        if record is None:
+            log.warning("call not found in CEL; recording it from the events seen", extra={"linkedid": linkedid})
+        return record
+
+    async def cel_rows(self, linkedid: str, since: datetime) -> list[Row]:
+        """One call's CEL lines once Asterisk wrote its end (a moment after the last Hangup);
+        what CEL has by the deadline if it never does (the call goes on, or left no line)."""
         deadline = time.monotonic() + CEL_END_WAIT_S
         pause = 0.02
         while True:
             rows = (await asyncio.to_thread(read_cel, self.cel_path, since, CEL_MARGIN)).get(linkedid, [])
             if any(r["eventtype"] == "LINKEDID_END" for r in rows) or time.monotonic() >= deadline:
-                break
+                return rows
             await asyncio.sleep(pause)  # wait-ok: a file has no event to wait on
             pause = min(pause * 2, 0.5)
-        record = record_from_cel(linkedid, rows, self.recordings_dir) if rows else None
-        if record is None:
-            log.warning("call not found in CEL; recording it from the events seen", extra={"linkedid": linkedid})
-        return record
 
     async def on_connected(self) -> None:
         """After every AMI login: the events of the gap are lost, so every call is taken from

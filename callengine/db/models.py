@@ -88,6 +88,28 @@ class TicketCounterRow(Base):
     last: Mapped[int] = mapped_column(Integer)
 
 
+class CallbackRow(Base):
+    """A call-back from the console: the taker's softphone rang, then the citizen's number.
+    Written when placed (outcome NULL while it lasts), finished once from Asterisk's account.
+    for_linkedid names the missed call as tickets.linkedid does, without a foreign key (0009)."""
+    __tablename__ = "callbacks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    linkedid: Mapped[str] = mapped_column(String(64), unique=True)     # its own call: the taker leg's Uniqueid
+    for_linkedid: Mapped[str | None] = mapped_column(String(64), index=True)   # the missed call it answers
+    account: Mapped[str] = mapped_column(String(40))
+    number: Mapped[str] = mapped_column(String(20))
+    requested_by: Mapped[str] = mapped_column(String(80))
+    placed_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime())   # the citizen answered
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    outcome: Mapped[str | None] = mapped_column(String(20))
+    dialstatus: Mapped[str | None] = mapped_column(String(20))
+    cause: Mapped[str | None] = mapped_column(String(200))
+    recording: Mapped[str | None] = mapped_column(String(255))
+    talk_s: Mapped[float | None] = mapped_column(Float)
+
+
 class AlertRow(Base):
     """Something supervisors must see: e.g. nobody of the incoming shift is registered."""
     __tablename__ = "alerts"

@@ -5,7 +5,8 @@
   and queue event as it happens (`call.started`, `call.ivr_done`, `call.queued`, `call.offered`,
   `call.answered`, `call.ended`, `queue.member`, `queue.alert`), a comment every 15 s.
 - `GET /api/live/snapshot`: calls in progress with their facts, queue members, waiting callers.
-- `POST /api/live/callback` {account, number, by}: ring the call taker, then the citizen.
+- `POST /api/live/callback` {account, number, by, linkedid?}: ring the call taker, then the citizen
+  (of the missed call `linkedid`); the call-back is stored and its outcome follows.
 - `POST /api/live/pause` {account, paused, reason, by}: pause or unpause a call taker.
 """
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 
 from aiohttp import web
 
-from callengine.calls.callback import CallbackError, Callbacks
+from callengine.calls.callback import CallbackError, Callbacks, CallbackUnavailable
 from callengine.calls.events import CallAnswered, CallEnded, CallOffered, CallQueued, CallStarted, IvrDone
 from callengine.calls.live import LiveCalls
 from callengine.core.fanout import Fanout
@@ -115,11 +116,15 @@ async def _events(request: web.Request, api: LiveApi) -> web.StreamResponse:
 async def _callback(request: web.Request, api: LiveApi) -> web.StreamResponse:
     body = await _json(request)
     try:
-        action = await api.callbacks.call_back(_text(body, "account"), _text(body, "number"), _text(body, "by"))
+        placed = await api.callbacks.call_back(_text(body, "account"), _text(body, "number"), _text(body, "by"),
+                                               _optional_text(body, "linkedid"))
+    except CallbackUnavailable as exc:
+        return _error(503, "callback_unrecorded", str(exc))
     except (CallbackError, ValueError) as exc:
         return _error(400, "callback_refused", str(exc))
-    log.info("call back placed", extra={"account": body.get("account"), "by": body.get("by"), "action": action})
-    return web.json_response({"status": "calling", "action": action})
+    log.info("call back placed", extra={"account": placed.account, "by": placed.requested_by,
+                                        "linkedid": placed.linkedid, "for_linkedid": placed.for_linkedid})
+    return web.json_response({"status": "calling", "callback": placed.to_json()})
 
 
 async def _pause(request: web.Request, api: LiveApi) -> web.StreamResponse:
@@ -150,6 +155,13 @@ def _text(body: dict[str, Any], key: str) -> str:
     value = body.get(key)
     if not isinstance(value, str) or not value:
         raise ValueError(f"{key!r} is missing")
+    return value
+
+
+def _optional_text(body: dict[str, Any], key: str) -> str | None:
+    value = body.get(key)
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"{key!r} must be a string")
     return value
 
 

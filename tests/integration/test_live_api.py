@@ -1,5 +1,6 @@
 """The engine's live API (loopback, secret): a call's life streamed as it happens, the
-snapshot, pausing and calling back; and the AML endpoints' token and allow-list."""
+snapshot, pausing and calling back (each call-back stored with its outcome); and the AML
+endpoints' token and allow-list."""
 from __future__ import annotations
 
 import base64
@@ -13,8 +14,12 @@ from typing import Any
 
 import pytest
 
+from callengine.calls.callback import Callback
 from callengine.core.settings import load_secrets
+from callengine.db.callbacks import CallbackRepository
+from callengine.db.calls import CallRepository
 from lab import AML_TOKEN, Lab
+from test_desk_ticket_live import read, wait_for
 
 pytestmark = pytest.mark.integration
 AML_FORM = (b"v=3&emergency_number=112&source=gps&location_latitude=-0.5&location_longitude=117.15"
@@ -133,18 +138,71 @@ def test_pausing_through_the_live_api_is_applied_and_checked(bots, call_taker, l
     assert (members["taker1"]["paused"], members["taker1"]["reason"]) == (True, "istirahat")
 
 
+BUSY_UAS = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="a citizen whose line is busy">
+  <recv request="INVITE"/>
+  <send><![CDATA[
+      SIP/2.0 486 Busy Here
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+  ]]></send>
+  <recv request="ACK"/>
+</scenario>
+"""
+
+
+def citizen_at_the_trunk(folder: Path, busy: bool = False) -> subprocess.Popen[bytes]:
+    """sipp at the trunk's address as the citizen called back: answers (sipp's own UAS, until
+    the BYE) or is busy."""
+    scenario = ["-sn", "uas"]
+    if busy:
+        (folder / "busy.xml").write_text(BUSY_UAS)
+        scenario = ["-sf", str(folder / "busy.xml")]
+    return subprocess.Popen(["sipp", *scenario, "-i", "127.0.0.2", "-p", "5060", "-m", "1", "-nostdin",
+                             "-timeout", "40s", "-timeout_error", "-trace_msg", "-message_file",
+                             str(folder / "uas.log")], cwd=folder, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+
+
+def finished_callback(lab: Lab, linkedid: str) -> Callback:
+    """The call-back's row once its outcome is stored."""
+    def finished() -> Callback | None:
+        found = read(lab, lambda db: CallbackRepository(db).get(linkedid))
+        return found if found is not None and found.outcome is not None else None
+    return wait_for(f"call-back {linkedid} finished", finished, timeout=20)
+
+
+def missed_call(bots: Any, lab: Lab) -> str:
+    """A citizen's call that ended in the IVR, as stored: its linkedid."""
+    stream = Stream(lab)
+    try:
+        call = bots.citizen(caller_id="081234567890").call(f"sip:112@{lab.sip}")
+        linkedid = stream.wait("call.started", caller="+6281234567890")["linkedid"]
+        call.hangup()
+    finally:
+        stream.close()
+    wait_for(f"the record of {linkedid}", lambda: read(lab, lambda db: CallRepository(db).known_linkedids([linkedid])))
+    return linkedid
+
+
+def call_back(lab: Lab, **fields: object) -> tuple[int, dict[str, Any]]:
+    return call_api(lab, "POST", "/api/live/callback", {"account": "taker1", "number": "+6281234567890",
+                                                        "by": "taker1", **fields})
+
+
 def test_calling_back_rings_the_taker_then_the_citizen_through_the_trunk(bots, call_taker, lab: Lab,
                                                                         tmp_path: Path) -> None:
     lab.engine()
     taker = call_taker()
-    citizen = subprocess.Popen(["sipp", "-sn", "uas", "-i", "127.0.0.2", "-p", "5060", "-m", "1", "-nostdin",
-                                "-timeout", "40s", "-timeout_error", "-trace_msg", "-message_file",
-                                str(tmp_path / "uas.log")], cwd=tmp_path, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    missed = missed_call(bots, lab)
+    citizen = citizen_at_the_trunk(tmp_path)
     try:
-        status, reply = call_api(lab, "POST", "/api/live/callback", {"account": "taker1", "number": "+6281234567890",
-                                                                     "by": "taker1"})
-        assert status == 200 and reply["status"] == "calling"
+        status, reply = call_back(lab, linkedid=missed)
+        assert status == 200 and reply["status"] == "calling" and reply["callback"]["for_linkedid"] == missed
         taker_leg = taker.wait_call(20)                                       # the taker's phone rings first
         taker_leg.wait_state("confirmed", 15)
         lab.wait_asterisk_log("Called PJSIP/08", timeout=20)
@@ -152,13 +210,69 @@ def test_calling_back_rings_the_taker_then_the_citizen_through_the_trunk(bots, c
         taker_leg.hangup()
         assert citizen.wait(30) == 0                                          # the citizen answered, then BYE
         assert "INVITE sip:081234567890@127.0.0.2" in (tmp_path / "uas.log").read_text()
-        recordings = list(lab.settings.recordings_dir.rglob("*-callback.wav"))
-        assert len(recordings) == 1
     finally:
         if citizen.poll() is None:
             citizen.kill()
-    status, reply = call_api(lab, "POST", "/api/live/callback", {"account": "taker1", "number": "12", "by": "x"})
+    callback = finished_callback(lab, reply["callback"]["linkedid"])
+    assert (callback.outcome, callback.dialstatus, callback.account, callback.number, callback.requested_by,
+            callback.for_linkedid) == ("answered", "ANSWER", "taker1", "+6281234567890", "taker1", missed)
+    assert callback.recording is not None and callback.recording.endswith(f"{callback.linkedid}-callback.wav")
+    assert (lab.settings.recordings_dir / callback.recording).is_file()
+    assert callback.talk_s is not None and callback.talk_s > 0
+    assert callback.placed_at <= callback.answered_at <= callback.ended_at  # type: ignore[operator]
+    assert read(lab, lambda db: CallbackRepository(db).for_call(missed)) == [callback]
+    status, reply = call_back(lab, number="12")
     assert status == 400 and "not a number" in reply["message"]
+    status, reply = call_back(lab, linkedid="1796000000.99")
+    assert status == 400 and "no call '1796000000.99'" in reply["message"]
+    status, reply = call_back(lab, linkedid=1796000000.99)
+    assert status == 400 and "'linkedid' must be a string" in reply["message"]
+
+
+def test_a_busy_citizen_is_stored_as_busy(bots, call_taker, lab: Lab, tmp_path: Path) -> None:
+    lab.engine()
+    taker = call_taker()
+    citizen = citizen_at_the_trunk(tmp_path, busy=True)
+    try:
+        status, reply = call_back(lab)
+        assert status == 200
+        taker.wait_call(20).wait_state("disconnected", 20)   # Dial came back BUSY: the taker's leg ends
+        assert citizen.wait(30) == 0
+    finally:
+        if citizen.poll() is None:
+            citizen.kill()
+    callback = finished_callback(lab, reply["callback"]["linkedid"])
+    assert (callback.outcome, callback.dialstatus, callback.cause) == ("busy", "BUSY", "Q.850 cause 17")
+    assert callback.answered_at is None and callback.talk_s is None and callback.for_linkedid is None
+
+
+def test_a_taker_whose_softphone_is_away_gets_a_row_all_the_same(lab: Lab) -> None:
+    lab.engine()
+    status, reply = call_back(lab)                  # taker1 is on the roster, but not registered
+    assert status == 200
+    callback = finished_callback(lab, reply["callback"]["linkedid"])
+    assert callback.outcome == "taker-no-answer" and callback.ended_at is not None and callback.recording is None
+
+
+def test_a_call_back_that_ends_while_the_engine_is_down_is_stored_from_cel(bots, call_taker, lab: Lab,
+                                                                          tmp_path: Path) -> None:
+    engine = lab.engine()
+    taker = call_taker()
+    citizen = citizen_at_the_trunk(tmp_path)
+    try:
+        status, reply = call_back(lab)
+        taker_leg = taker.wait_call(20)
+        taker_leg.wait_state("confirmed", 15)
+        lab.wait_asterisk_log("answered PJSIP/taker1", timeout=20)
+        engine.kill()
+        taker_leg.hangup()
+        assert citizen.wait(30) == 0
+    finally:
+        if citizen.poll() is None:
+            citizen.kill()
+    lab.engine()
+    callback = finished_callback(lab, reply["callback"]["linkedid"])
+    assert callback.outcome == "answered" and callback.talk_s is not None and callback.talk_s > 0
 
 
 def post_aml(lab: Lab, query: str = "", **headers: str) -> int:
