@@ -9,11 +9,11 @@ import asyncio
 import logging
 import signal
 from datetime import timedelta
-from typing import Any, get_args
+from typing import Any
 
 from callengine.audio.processing import RecordingProcessor
 from callengine.calls.callback import CALLBACK_EVENTS, Callbacks
-from callengine.calls.events import CallEvent
+from callengine.calls.events import CALL_EVENTS
 from callengine.calls.live import LiveCalls
 from callengine.audio.prompts import durations
 from callengine.calls.recovery import CallRecovery
@@ -34,6 +34,7 @@ from callengine.ivr.config import load_ivr
 from callengine.ivr.flow import Ivr
 from callengine.ivr.pranks import PrankPolicy
 from callengine.location.desk import LocationDesk
+from callengine.location.live import FOLLOWED as LIVE_LOCATOR_EVENTS
 from callengine.location.service import LocationService
 from callengine.queueing.alerts import AlertKeeper
 from callengine.queueing.pauses import Pauses
@@ -49,11 +50,10 @@ from callengine.tickets.model import TicketNumbers
 from callengine.tickets.opener import FOLLOWED, TicketOpener
 from callengine.tickets.webhooks import WebhookSink
 from callengine.tickets.writer import RecordWriter, Spool
-from callengine.web.live import LIVE_EVENTS, LiveApi, add_live_routes
+from callengine.web.live import QUEUE_EVENTS, LiveApi, add_live_routes
 from callengine.web.server import AmlAccess, WebServer, make_app
 
 log = logging.getLogger(__name__)
-CALL_EVENTS = get_args(CallEvent)
 
 
 class Engine:
@@ -69,7 +69,8 @@ class Engine:
         self.writer = RecordWriter(db, Spool(s.runtime_dir / "spool" / "call-records.jsonl"), bus.publish,
                                    numbers=TicketNumbers(s.city_code, s.timezone))
         desk = LocationDesk(calls, AmlRepository(db), CellRepository(db), clock, timedelta(seconds=s.aml_window_s))
-        self.location = LocationService(desk, s.fastagi_host, s.hep_port, secrets["hep"], s.trunk_match)
+        self.location = LocationService(desk, s.fastagi_host, s.hep_port, secrets["hep"], s.trunk_match,
+                                        publish=bus.publish)
         # a finished call: located, then written; its end hints the recovery to read CEL's tail
         self.intake = RecordIntake(self.location.locate, self.writer, lambda: self.recovery.hint())
         self.tracker = CallTracker(self.intake, clock, publish=bus.publish)
@@ -93,9 +94,11 @@ class Engine:
         bus.subscribe(FOLLOWED, TicketOpener(self.writer.records).on_event, name="ticket opener")
         bus.subscribe(TicketOpened, recordings.on_ticket_opened)
         bus.subscribe(TicketOpened, webhooks.on_ticket_opened)
-        self.live_calls, feed = LiveCalls(), Fanout()
+        feed = Fanout()
+        self.live_calls = LiveCalls(changed=feed.publish)
         bus.subscribe(CALL_EVENTS, self.live_calls.on_event)
-        bus.subscribe(LIVE_EVENTS, feed.publish)
+        bus.subscribe(LIVE_LOCATOR_EVENTS, self.location.live.on_event, name="live locator")
+        bus.subscribe(QUEUE_EVENTS, feed.publish)
         roster = self.shifts.roster
         queues = AmiQueues(self.ami)
         self.callbacks = Callbacks(lambda action: self.ami.action(action), roster, CallbackRepository(db),
@@ -103,7 +106,7 @@ class Engine:
         live = LiveApi(secrets["engine_api"], feed, self.live_calls,
                        lambda: self.queue_status(queues, roster), self.callbacks,
                        Pauses(s.queue, s.pause_reasons, roster, queues, PauseRepository(db), clock))
-        app = make_app({"ami": self.ami_ok, "fastagi": self.fastagi_ok, "database": db.ping}, desk.aml,
+        app = make_app({"ami": self.ami_ok, "fastagi": self.fastagi_ok, "database": db.ping}, self.location.aml,
                        AmlAccess(s.aml_token or secrets["aml"], s.aml_allow))
         add_live_routes(app, live)
         web = WebServer(app, s.web_host, s.web_port, on_stop=feed.close)

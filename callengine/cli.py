@@ -409,7 +409,25 @@ def cmd_users_add(settings: Settings, args: argparse.Namespace) -> int:
     user = _with_accounts(settings, lambda a: a.add_user(args.name, args.role, password, full_name=args.full_name,
                                                          agency=args.agency, actor=_actor()))
     print(f"{user.name}: akun dibuat (account created), {user.role}" + (f" {user.agency}" if user.agency else ""))
+    _check_on_roster(settings, user.name, user.role)
     return 0
+
+
+def _check_on_roster(settings: Settings, name: str, role: str) -> None:
+    """A call taker's desk pops the calls of the softphone with their name: say so when no
+    such softphone is on the roster (a typo would leave the desk silent)."""
+    if role not in ("calltaker", "supervisor"):
+        return
+    try:
+        people = roster_of(settings).people
+    except Exception as exc:  # the roster's own errors are `callengine check`'s to report
+        print(f"warning: roster not read ({exc})", file=sys.stderr)
+        return
+    if name in people:
+        print(f"{name}: di roster sebagai {people[name].name} (on the roster)")
+    else:
+        print(f"warning: {name!r} is not a roster account: its desk shows no calls until a softphone "
+              f"with that name is on the roster ({settings.roster_file})", file=sys.stderr)
 
 
 @_account_command

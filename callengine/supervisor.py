@@ -28,6 +28,7 @@ def banner(s: Settings) -> str:
     duty = roster.duty_at(datetime.now(s.timezone))
     on_duty = ", ".join(sorted(duty.accounts)) or "nobody (edit config/roster.conf)"
     takers = "\n".join(f"    {p.account} / {secrets[p.account]}   ({p.name}, {p.role})" for p in roster.people.values())
+    taker = next((p.account for p in roster.people.values() if p.role != "supervisor"), "taker1")
     return f"""
 callengine is up — Layanan darurat 112 {s.city}
   SIP (PJSIP, UDP)  {host}:{s.sip_port}      AMI {s.ami_host}:{s.ami_port}
@@ -46,6 +47,9 @@ Then list the call records:
 The console: http://{s.console.host}:{s.console.port}/ (call takers, supervisors, agencies, QA, admins).
 Create the first account, then log in there:
     .venv/bin/callengine users add admin --role admin --name "Admin" --password-stdin
+A call taker's account has their softphone's name; their desk (screen pop, ticket, map) is
+http://{s.console.host}:{s.console.port}/desk :
+    .venv/bin/callengine users add {taker} --role calltaker --password-stdin
 Ctrl-C stops Asterisk, the engine and the console.
 """
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, get_args
 
 from callengine.calls.record import CallRecord
 
@@ -53,8 +54,18 @@ class CallAnswered:
 
 
 @dataclass(frozen=True)
+class CallLocated:
+    """Where the caller of a call in progress is, as far as known now (every source so far,
+    and the best of them): for the screen pop's map; the record gets its own at the end."""
+    linkedid: str
+    locations: tuple[dict[str, Any], ...]
+    best: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
 class CallEnded:
     record: CallRecord
 
 
-CallEvent = CallStarted | IvrDone | CallQueued | CallOffered | CallAnswered | CallEnded
+CallEvent = CallStarted | IvrDone | CallQueued | CallOffered | CallAnswered | CallLocated | CallEnded
+CALL_EVENTS: tuple[type, ...] = get_args(CallEvent)

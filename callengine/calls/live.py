@@ -2,11 +2,13 @@
 and the wallboard show. A view only: it follows the tracker's events and forgets a call at its end."""
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from callengine.calls.events import CallAnswered, CallEnded, CallEvent, CallOffered, CallQueued, CallStarted, IvrDone
+from callengine.calls.events import (CallAnswered, CallEnded, CallEvent, CallLocated, CallOffered, CallQueued,
+                                    CallStarted, IvrDone)
 
 IN_IVR, QUEUED, RINGING, ANSWERED = "ivr", "queued", "ringing", "answered"
 
@@ -27,22 +29,34 @@ class LiveCall:
     ringing: tuple[str, ...] = ()       # call takers whose softphones ring with it now
     agent: str | None = None
     answered_at: datetime | None = None
+    location: dict[str, Any] | None = None          # the best known now
+    locations: tuple[dict[str, Any], ...] = ()      # every source so far
     notes: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         for key in ("started_at", "answered_at"):
             data[key] = data[key].isoformat() if data[key] else None
-        data["ringing"], data["ivr_path"] = list(self.ringing), list(self.ivr_path)
+        data["ringing"], data["ivr_path"], data["locations"] = list(self.ringing), list(self.ivr_path), \
+            list(self.locations)
         return data
 
 
 class LiveCalls:
-    def __init__(self) -> None:
+    """`changed` hears each event once this view has applied it, so a listener that reads the
+    view (the live API's stream) never sees a call older than the event it is told of."""
+
+    def __init__(self, changed: Callable[[CallEvent], Awaitable[None]] | None = None) -> None:
         self.calls: dict[str, LiveCall] = {}
+        self.changed = changed
 
     async def on_event(self, event: CallEvent) -> None:
         self.apply(event)
+        if self.changed is not None:
+            await self.changed(event)
+
+    def get(self, linkedid: str) -> LiveCall | None:
+        return self.calls.get(linkedid)
 
     def apply(self, event: CallEvent) -> None:
         if isinstance(event, CallStarted):
@@ -67,4 +81,6 @@ def _moved(call: LiveCall, event: CallEvent) -> LiveCall:
                        ringing=(*call.ringing, event.agent))
     if isinstance(event, CallAnswered):
         return replace(call, state=ANSWERED, agent=event.agent, answered_at=event.at, ringing=())
+    if isinstance(event, CallLocated):
+        return replace(call, location=event.best, locations=event.locations)
     return call

@@ -79,10 +79,13 @@ def event_time(event: Event, fallback: datetime) -> datetime:
 
 
 def is_emergency(events: Sequence[Event]) -> bool:
-    """Only calls that reached the 112 contexts become records, however they ended."""
+    """Only calls that reached the 112 contexts become records, however they ended. A call's
+    first channel must be born there: a call-back's leg out through the trunk also lands in
+    the trunk's context, but it is a later channel of a call the engine placed."""
     return any(e.get("Event") == "QueueCallerJoin" or
                (e.get("Event") == "UserEvent" and e.get("UserEvent") == dialplan.RECORDING_EVENT) or
-               (e.get("Event") == "Newchannel" and e.get("Context") in dialplan.EMERGENCY_CONTEXTS)
+               (e.get("Event") == "Newchannel" and e.get("Context") in dialplan.EMERGENCY_CONTEXTS
+                and e.get("Uniqueid") == e.get("Linkedid"))
                for e in events)
 
 

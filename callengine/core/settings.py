@@ -20,6 +20,11 @@ QUEUE_STRATEGIES = ("ringall", "leastrecent", "fewestcalls", "random", "rrmemory
 _NUMBER = re.compile(r"^\+?[0-9*#]{1,20}$")
 
 
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+DEFAULT_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+DEFAULT_ATTRIBUTION = "© OpenStreetMap contributors"
+
+
 @dataclass(frozen=True)
 class ConsoleSettings:
     """`callengine console`, the people's web console: where it listens and how it keeps sessions."""
@@ -28,6 +33,9 @@ class ConsoleSettings:
     session_idle_s: int = 1800          # a session unused this long ends
     secure_cookies: str = "auto"        # auto: Secure when the request came over TLS; always: every cookie
     trusted_proxies: tuple[str, ...] = ()   # whose X-Forwarded-For / -Proto are believed
+    tiles: str = DEFAULT_TILES              # the map's tile URL ({z}/{x}/{y}); "none": coordinates only
+    tiles_attribution: str = DEFAULT_ATTRIBUTION
+    assets_dir: Path = PROJECT_DIR / "node_modules"   # the browser packages npm installed (package.json)
 
     @property
     def url(self) -> str:
@@ -224,7 +232,18 @@ def _console(r: ConfigReader) -> ConsoleSettings:
         session_idle_s=r.integer("console", "session_idle", 1800, 60, 86400),
         secure_cookies=r.choice("console", "secure_cookies", "auto", ("auto", "always")),
         trusted_proxies=r.networks("console", "trusted_proxies"),
+        tiles=_tiles(r),
+        tiles_attribution=r.text("console", "tiles_attribution", DEFAULT_ATTRIBUTION),
+        assets_dir=r.path("console", "assets", str(PROJECT_DIR / "node_modules")),
     )
+
+
+def _tiles(r: ConfigReader) -> str:
+    url = r.text("console", "tiles", DEFAULT_TILES)
+    if url != "none" and (not re.fullmatch(r"https?://[^\s'\"<>]+", url) or
+                          not all(part in url for part in ("{z}", "{x}", "{y}"))):
+        raise r.fail("console", "tiles", f"{url!r}: an http(s) URL with {{z}}, {{x}} and {{y}}, or none")
+    return url
 
 
 def _city_code(r: ConfigReader, city: str) -> str:
@@ -232,6 +251,14 @@ def _city_code(r: ConfigReader, city: str) -> str:
     if not re.fullmatch(r"[A-Z]{2,6}", code):
         raise r.fail("general", "city_code", f"{code!r}: two to six capital letters, e.g. SMD")
     return code
+
+
+def read_secret(settings: Settings, name: str) -> str | None:
+    """One generated secret as the engine wrote it, or None before the engine's first run
+    (the console reads, never generates: two writers would race)."""
+    if not settings.secrets_file.exists():
+        return None
+    return ConfigReader(settings.secrets_file).sections.get("secrets", {}).get(name) or None
 
 
 def load_secrets(settings: Settings, accounts: Iterable[str] = ()) -> dict[str, str]:

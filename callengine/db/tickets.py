@@ -91,9 +91,12 @@ class TicketRepository:
             return bool((await c.execute(statement)).rowcount)
 
     async def find(self, caller: str | None = None, since: datetime | None = None, status: str | None = None,
-                   limit: int = 100) -> list[Ticket]:
-        """Newest first, filtered by the caller's number, the opening time and the status."""
-        query = select(*_COLUMNS).where(*_conditions(caller, since, status)).order_by(TicketRow.id.desc()).limit(limit)
+                   limit: int = 100, linkedid: str | None = None) -> list[Ticket]:
+        """Newest first, filtered by the caller's number, the opening time, the status and the call."""
+        conditions = _conditions(caller, since, status)
+        if linkedid:
+            conditions.append(TicketRow.linkedid == linkedid)
+        query = select(*_COLUMNS).where(*conditions).order_by(TicketRow.id.desc()).limit(limit)
         async with self.db.connect() as c:
             return [Ticket(**row) for row in (await c.execute(query)).mappings().all()]
 

@@ -68,6 +68,14 @@ class LocationDesk:
         if found.locations or found.cell:
             self.from_sip[call_id] = found
 
+    async def from_invite(self, sip_call_id: str, linkedid: str) -> list[Location]:
+        """What the call's INVITE said of where the caller is (PIDF-LO, the serving cell), while
+        the call goes on; kept for the record at its end."""
+        sip = self.from_sip.get(sip_call_id)
+        if sip is None:
+            return []
+        return [*sip.locations, *(await self._cell(sip.cell, linkedid) if sip.cell is not None else [])]
+
     async def locate(self, record: CallRecord) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
         """Every location of the call (with its source) and the best one, for its record."""
         found: list[Location] = []

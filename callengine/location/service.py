@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from callengine.calls.record import CallRecord
 from callengine.core.deadline import answer_within
+from callengine.location.aml import AmlReport
 from callengine.location.desk import LocationDesk, from_trunk
+from callengine.location.live import LiveLocator
 from callengine.telephony.hep import HepListener, HepPacket, listen
 from callengine.telephony.sip import SipError, parse_sip
 
@@ -19,11 +21,13 @@ LOCATE_TIMEOUT_S = 2.0   # the location lookups may delay a record this much, no
 
 class LocationService:
     def __init__(self, desk: LocationDesk, host: str, hep_port: int, hep_password: str,
-                 trunk: Sequence[str]) -> None:
+                 trunk: Sequence[str], publish: Callable[[object], None] = lambda event: None) -> None:
         self.desk = desk
+        self.live = LiveLocator(desk, publish)
         self.host, self.hep_port, self.hep_password = host, hep_port, hep_password
         self.trunk = tuple(trunk)
         self.capture: asyncio.DatagramTransport | None = None
+        self.tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         self.capture = await listen(self.host, self.hep_port, HepListener(self.hep_password, self.on_sip))
@@ -48,6 +52,14 @@ class LocationService:
                 return
             self.desk.invite(call_id, message.header("geolocation"), message.header("content-type"), message.body,
                              message.header("p-access-network-info"))
+            task = asyncio.get_running_loop().create_task(self.live.invited(call_id))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+
+    async def aml(self, report: AmlReport) -> str | None:
+        """An AML report: kept (and attached to a call that ended), and onto the live map."""
+        self.live.aml(report)
+        return await self.desk.aml(report)
 
     async def locate(self, record: CallRecord) -> None:
         """Where the caller was, from every source, onto the record; a failing source never

@@ -11,13 +11,16 @@ from typing import Any
 from aiohttp import web
 
 from callengine.calls.numbers import to_e164
+from callengine.calls.callback import Callback
 from callengine.core.clock import Clock
+from callengine.db.callbacks import CallbackRepository
 from callengine.db.calls import CallRepository
 from callengine.db.tickets import TicketRepository
 from callengine.tickets.desk import DeskOptions, FormError
 from callengine.tickets.model import CLASSIFICATIONS, FORM_FIELDS
 from callengine.tickets.service import NoTicket, NotYours, TicketDesk
 from callengine.web.errors import HttpError
+from callengine.web.pages import page
 from callengine.web.routes import Param, Route, json_body, peer, principal
 
 CALLER_DATA = ("calltaker", "supervisor", "qa", "admin")
@@ -33,13 +36,15 @@ class TicketApi:
     clock: Clock
     desk: TicketDesk | None = None
     options: DeskOptions | None = None
+    callbacks_made: CallbackRepository | None = None
 
     async def list_tickets(self, request: web.Request) -> web.Response:
         caller = request.query.get("caller")
         if caller and to_e164(caller) is None:
             raise HttpError(400, "bad_query", f"caller {caller!r} is not a phone number")
         found = await self.tickets.find(to_e164(caller) if caller else None, _since(request),
-                                        request.query.get("status") or None, _limit(request))
+                                        request.query.get("status") or None, _limit(request),
+                                        request.query.get("linkedid") or None)
         return web.json_response({"tickets": [t.to_json() for t in found]})
 
     async def get_ticket(self, request: web.Request) -> web.Response:
@@ -48,8 +53,18 @@ class TicketApi:
             raise HttpError(404, "not_found", f"no ticket {request.match_info['number']!r}")
         call = await self.calls.get(ticket.linkedid)
         calls = [call.to_json()] if call else []
-        return web.json_response({**ticket.to_json(), "calls": calls,
-                                  "location": call.location if call else None})
+        return web.json_response({**ticket.to_json(), "calls": calls, "location": call.location if call else None,
+                                  "callbacks": [c.to_json() for c in await self._callbacks_of([ticket.linkedid])]})
+
+    async def _callbacks_of(self, linkedids: list[str]) -> list[Callback]:
+        return await self.callbacks_made.for_calls(linkedids) if self.callbacks_made is not None else []
+
+    async def ticket_page(self, request: web.Request) -> web.Response:
+        ticket = await self.tickets.by_number(request.match_info["number"])
+        if ticket is None:
+            raise HttpError(404, "not_found", f"no ticket {request.match_info['number']!r}")
+        return page(request, "tickets/ticket.html", {"ticket": ticket, "call": await self.calls.get(ticket.linkedid),
+                                                     "callbacks": await self._callbacks_of([ticket.linkedid])})
 
     async def patch_ticket(self, request: web.Request) -> web.Response:
         """The desk's form, as the taker types: only the fields sent change."""
@@ -85,19 +100,26 @@ class TicketApi:
         since = self.clock.now() - CALLBACK_WINDOW
         missed = await self.calls.unanswered(since)
         reached = await self.calls.answered_since(sorted({c.caller for c in missed if c.caller}), since)
-        return web.json_response({"callbacks": [_callback(c.to_json(), reached.get(c.caller or ""), c.started_at)
-                                                for c in missed]})
+        placed: dict[str, list[dict[str, Any]]] = {}
+        for made in await self._callbacks_of([c.linkedid for c in missed]):
+            placed.setdefault(made.for_linkedid or "", []).append(made.to_json())
+        return web.json_response({"callbacks": [
+            {**_callback(c.to_json(), reached.get(c.caller or ""), c.started_at), "called_back": placed.get(c.linkedid, [])}
+            for c in missed]})
 
     def routes(self) -> list[Route]:
         filters = (Param("caller", "the caller's number"), Param("since", "ISO 8601 time with offset"),
-                   Param("status", "baru, diterima, diproses, selesai…"), Param("limit", "at most 500", "integer"))
+                   Param("status", "baru, diterima, diproses, selesai…"), Param("limit", "at most 500", "integer"),
+                   Param("linkedid", "the call's linkedid: its ticket"))
         return [
             Route("GET", "/api/v1/tickets", self.list_tickets, CALLER_DATA, "tickets.list",
                   "tickets, newest first", query=filters, tags=("tickets",)),
             Route("GET", "/api/v1/tickets/{number}", self.get_ticket, CALLER_DATA, "tickets.get",
                   "one ticket with its call(s) and location", tags=("tickets",)),
+            Route("GET", "/tickets/{number}", self.ticket_page, CALLER_DATA, "tickets.page",
+                  "one ticket: the form, the location and the call record", tags=("tickets",)),
             Route("GET", "/api/v1/callbacks", self.callbacks, CALLER_DATA, "tickets.callbacks",
-                  "calls nobody answered in the last 24 h, newest first", tags=("tickets",)),
+                  "calls nobody answered in the last 24 h, newest first, each with the call-backs made", tags=("tickets",)),
             *(self._desk_routes() if self.desk is not None else ()),
         ]
 

@@ -24,16 +24,19 @@ from callengine.accounts.service import Accounts
 from callengine.accounts.wiring import stored_accounts
 from callengine.core.clock import Clock, SystemClock
 from callengine.core.component import Components, Service, run_until_signal
-from callengine.core.settings import Settings
+from callengine.core.settings import ConsoleSettings, Settings, read_secret
+from callengine.db.callbacks import CallbackRepository
 from callengine.db.calls import CallRepository
 from callengine.db.database import Database
 from callengine.db.migrator import Migrator
 from callengine.db.tickets import TicketRepository
+from callengine.desk.http import DeskApi, tile_origin
 from callengine.tickets.desk import load_desk
 from callengine.tickets.http import TicketApi
 from callengine.tickets.service import TicketDesk
 from callengine.web import home, i18n, openapi
-from callengine.web.auth import CSRF_FIELD, PUBLIC, Network, declared, guard, register
+from callengine.web.auth import CSRF_FIELD, PUBLIC, Network, authenticate, declared, guard, register
+from callengine.web.engine_link import EngineLink
 from callengine.web.errors import errors
 from callengine.web.pages import PAGE_CONTEXT, PageContext
 from callengine.web.routes import EVERYONE, PRINCIPAL, Route, local_path
@@ -45,13 +48,18 @@ TEMPLATES, STATIC = HERE / "templates", HERE / "static"
 MAX_BODY = 1024 * 1024
 UPKEEP_EVERY_S = 3600.0
 Check = Callable[[], Awaitable[bool]]
-SECURITY_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "same-origin",
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; "
-                               "form-action 'self'; base-uri 'none'",
-}
+VENDOR = {"leaflet": "leaflet/dist"}    # browser packages (package.json), served from npm's folder
+
+
+def security_headers(tiles: str) -> dict[str, str]:
+    images = " ".join(filter(None, ("'self' data:", tile_origin(tiles))))
+    return {
+        "X-Content-Type-Options": "nosniff",
+        "X-Frame-Options": "DENY",
+        "Referrer-Policy": "same-origin",
+        "Content-Security-Policy": f"default-src 'self'; img-src {images}; frame-ancestors 'none'; "
+                                   "form-action 'self'; base-uri 'none'",
+    }
 
 
 def make_console(settings: Settings, accounts: Accounts, checks: Mapping[str, Check],
@@ -66,7 +74,7 @@ def make_console(settings: Settings, accounts: Accounts, checks: Mapping[str, Ch
     app[PAGE_CONTEXT] = _page_context(settings)
     env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.filters["local"] = _local_time(settings.timezone)
-    app[PUBLIC] = {app.router.add_static("/static", STATIC, name="static")}
+    app[PUBLIC] = {app.router.add_static("/static", STATIC, name="static"), *_vendor(app, settings.console)}
 
     async def healthz(request: web.Request) -> web.Response:
         results = {name: await check() for name, check in checks.items()}
@@ -83,14 +91,29 @@ def make_console(settings: Settings, accounts: Accounts, checks: Mapping[str, Ch
         *home.routes(accounts),
         *features,
     ])
-    app.on_response_prepare.append(_headers)
+    app.on_response_prepare.append(_headers(security_headers(settings.console.tiles)))
     return app
 
 
-async def _headers(request: web.Request, response: web.StreamResponse) -> None:
-    response.headers.update(SECURITY_HEADERS)
-    if PRINCIPAL in request:   # a person's data: never in a shared cache
-        response.headers["Cache-Control"] = "no-store"
+def _vendor(app: web.Application, console: ConsoleSettings) -> list[web.AbstractResource]:
+    """/static/vendor/<package>/ from npm's folder; a package missing is logged, and the pages
+    that use it fall back (the desk shows coordinates without a map)."""
+    found = []
+    for name, folder in VENDOR.items():
+        path = console.assets_dir / folder
+        if path.is_dir():
+            found.append(app.router.add_static(f"/static/vendor/{name}", path))
+        else:
+            log.warning("browser package %s missing (%s): run ./scripts/setup", name, path)
+    return found
+
+
+def _headers(headers: Mapping[str, str]) -> Callable[[web.Request, web.StreamResponse], Awaitable[None]]:
+    async def add(request: web.Request, response: web.StreamResponse) -> None:
+        response.headers.update(headers)
+        if PRINCIPAL in request:   # a person's data: never in a shared cache
+            response.headers["Cache-Control"] = "no-store"
+    return add
 
 
 def _page_context(settings: Settings) -> PageContext:
@@ -120,12 +143,21 @@ class Console:
         self.accounts = stored_accounts(db, timedelta(seconds=settings.console.session_idle_s), clock)
         clock = clock or SystemClock()
         options = load_desk(settings.desk_file)
-        tickets = TicketApi(TicketRepository(db), CallRepository(db), clock, TicketDesk(db, options, clock), options)
-        self.app = make_console(settings, self.accounts, {"database": db.ping}, tickets.routes())
+        calls = CallRepository(db)
+        tickets = TicketApi(TicketRepository(db), calls, clock, TicketDesk(db, options, clock), options,
+                            CallbackRepository(db))
+        self.link = EngineLink(f"http://{settings.web_host}:{settings.web_port}",
+                               lambda: read_secret(settings, "engine_api"))
+        desk = DeskApi(self.link, calls, settings.console, self.signed_in)
+        self.app = make_console(settings, self.accounts, {"database": db.ping}, [*tickets.routes(), *desk.routes()])
         self.components = Components([
-            Migrator(db), WebServer(self.app, settings.console.host, settings.console.port),
+            Migrator(db), self.link,
+            WebServer(self.app, settings.console.host, settings.console.port, on_stop=self.link.feed.close),
             Service("accounts upkeep", self.upkeep),
         ])
+
+    async def signed_in(self, request: web.Request) -> bool:
+        return await authenticate(self.accounts, request) is not None
 
     async def upkeep(self) -> None:
         while True:

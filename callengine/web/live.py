@@ -3,7 +3,8 @@
 
 - `GET /api/live/events`: Server-Sent Events, first `snapshot` (the present), then every call
   and queue event as it happens (`call.started`, `call.ivr_done`, `call.queued`, `call.offered`,
-  `call.answered`, `call.ended`, `queue.member`, `queue.alert`), a comment every 15 s.
+  `call.answered`, `call.located`, `call.ended`, `call.stored` (its record and ticket committed),
+  `queue.member`, `queue.alert`), a comment every 15 s.
 - `GET /api/live/snapshot`: calls in progress with their facts, queue members, waiting callers.
 - `POST /api/live/callback` {account, number, by, linkedid?}: ring the call taker, then the citizen
   (of the missed call `linkedid`); the call-back is stored and its outcome follows.
@@ -23,20 +24,23 @@ from typing import Any
 from aiohttp import web
 
 from callengine.calls.callback import CallbackError, Callbacks, CallbackUnavailable
-from callengine.calls.events import CallAnswered, CallEnded, CallOffered, CallQueued, CallStarted, IvrDone
+from callengine.calls.events import (CALL_EVENTS, CallAnswered, CallEnded, CallLocated, CallOffered, CallQueued,
+                                    CallStarted, IvrDone)
 from callengine.calls.live import LiveCalls
 from callengine.core.fanout import Fanout
 from callengine.queueing.events import MemberChanged, SupervisorAlert
 from callengine.queueing.pauses import PauseError, Pauses
+from callengine.tickets.events import TicketOpened
 
 log = logging.getLogger(__name__)
 HEARTBEAT_S = 15.0
 EVENT_NAMES: dict[type, str] = {
     CallStarted: "call.started", IvrDone: "call.ivr_done", CallQueued: "call.queued", CallOffered: "call.offered",
-    CallAnswered: "call.answered", CallEnded: "call.ended", MemberChanged: "queue.member",
-    SupervisorAlert: "queue.alert",
+    CallAnswered: "call.answered", CallLocated: "call.located", CallEnded: "call.ended", MemberChanged: "queue.member",
+    SupervisorAlert: "queue.alert", TicketOpened: "call.stored",
 }
-LIVE_EVENTS = tuple(EVENT_NAMES)
+# call events reach the stream through LiveCalls; these straight from the bus
+QUEUE_EVENTS = (MemberChanged, SupervisorAlert, TicketOpened)
 QueueStatus = Callable[[], Awaitable[dict[str, Any]]]
 
 
@@ -53,7 +57,23 @@ class LiveApi:
 def event_json(event: object) -> dict[str, Any]:
     if isinstance(event, CallEnded):
         return {"record": event.record.to_json()}
+    if isinstance(event, TicketOpened):     # the record is in the store: lists of calls may show it now
+        return {"linkedid": event.record.linkedid, "disposition": event.record.disposition,
+                "ticket": event.ticket.number}
     return asdict(event)  # type: ignore[call-overload]
+
+
+def _with_call(event: object, calls: LiveCalls) -> dict[str, Any]:
+    """A call event with the call as it stands now (None once it ended): a listener keeps its
+    own copy of the present by replacing, never by replaying the engine's rules."""
+    data = event_json(event)
+    if not isinstance(event, CALL_EVENTS):
+        return data
+    linkedid = event.record.linkedid if isinstance(event, CallEnded) else getattr(event, "linkedid", None)
+    if linkedid is None:
+        return data
+    call = calls.get(linkedid)
+    return {**data, "call": call.to_json() if call else None}
 
 
 def add_live_routes(app: web.Application, api: LiveApi) -> None:
@@ -105,7 +125,7 @@ async def _events(request: web.Request, api: LiveApi) -> web.StreamResponse:
                 continue
             if event is None:     # cut off (too far behind) or the engine stops
                 break
-            await response.write(_sse(EVENT_NAMES[type(event)], event_json(event)))
+            await response.write(_sse(EVENT_NAMES[type(event)], _with_call(event, api.calls)))
         return response
     except ConnectionResetError:
         return web.Response(status=499)

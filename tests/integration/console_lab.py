@@ -12,6 +12,7 @@ import urllib.request
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from callengine.calls.record import CallRecord
 from callengine.core.settings import load_settings
@@ -68,12 +69,10 @@ class ConsoleLab:
         return self.console.url
 
     def cli(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "callengine", "--config", str(self.config), *args],
-                              input=stdin, capture_output=True, text=True, timeout=60)
+        return cli(self.config, *args, stdin=stdin)
 
     def add_user(self, name: str, role: str, password: str, *extra: str) -> None:
-        done = self.cli("users", "add", name, "--role", role, *extra, "--password-stdin", stdin=password + "\n")
-        assert done.returncode == 0, done.stderr
+        add_user(self.config, name, role, password, *extra)
 
     def start(self) -> ConsoleLab:
         self.console.start()
@@ -81,6 +80,24 @@ class ConsoleLab:
 
     def close(self) -> None:
         self.console.stop()
+
+
+def cli(config: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "callengine", "--config", str(config), *args],
+                          input=stdin, capture_output=True, text=True, timeout=60)
+
+
+def add_user(config: Path, name: str, role: str, password: str, *extra: str) -> None:
+    done = cli(config, "users", "add", name, "--role", role, *extra, "--password-stdin", stdin=password + "\n")
+    assert done.returncode == 0, done.stderr
+
+
+def console_beside(config: Path) -> ConsoleProcess:
+    """A console on a lab's own config (its engine, Asterisk and database), on a free port."""
+    port = free_port()
+    with config.open("a") as conf:
+        conf.write(f"[console]\nlisten = 127.0.0.1:{port}\n")
+    return ConsoleProcess(config, port)
 
 
 @asynccontextmanager
@@ -103,3 +120,36 @@ async def save_all(records: CallRecords, calls: Iterable[CallRecord]) -> dict[st
         assert ticket is not None and ticket.number is not None
         numbers[record.linkedid] = ticket.number
     return numbers
+
+
+def log_in(browser: Any, url: str, name: str, password: str) -> None:
+    """As a person does: a private page sends them to the login form, which they fill in."""
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{url}/")
+    assert "/login" in browser.current_url
+    browser.find_element(By.NAME, "username").send_keys(name)
+    browser.find_element(By.NAME, "password").send_keys(password)
+    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+
+
+class Visitor:
+    """A person's session on the console from plain urllib (a cookie jar), for tests that
+    have no event loop of their own."""
+
+    def __init__(self, url: str, name: str, password: str) -> None:
+        import http.cookiejar
+        import urllib.parse
+
+        self.url = url
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        form = urllib.parse.urlencode({"username": name, "password": password}).encode()
+        with self.opener.open(f"{url}/login", data=form, timeout=10) as reply:   # 303 to the home page, followed
+            assert reply.status == 200 and "/login" not in reply.url, reply.url
+
+    def get(self, path: str) -> Any:
+        import json
+
+        request = urllib.request.Request(f"{self.url}{path}", headers={"Accept": "application/json"})
+        with self.opener.open(request, timeout=10) as reply:
+            return json.load(reply)

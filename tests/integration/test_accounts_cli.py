@@ -69,3 +69,14 @@ def test_users_and_tokens_from_the_command_line(tmp_path: Path) -> None:
     assert [row[1:] for row in trail] == [("user.add", "taker5"), ("user.passwd", "taker5"), ("token.create", "taker5"),
                                           ("token.revoke", "taker5"), ("user.disable", "taker5")]
     assert all(actor.startswith("cli") for actor, _, _ in trail)
+
+
+def test_a_call_taker_account_is_linked_to_the_roster_by_name(tmp_path: Path) -> None:
+    lab = ConsoleLab(tmp_path)                     # the lab's roster: taker1, taker2, taker3, spv1
+    on_roster = lab.cli("users", "add", "taker2", "--role", "calltaker", "--password-stdin", stdin=PASSWORD)
+    assert on_roster.returncode == 0 and "taker2: di roster sebagai Operator Dua" in on_roster.stdout
+    assert on_roster.stderr == ""
+    typo = lab.cli("users", "add", "takr3", "--role", "calltaker", "--password-stdin", stdin=PASSWORD)
+    assert typo.returncode == 0 and "'takr3' is not a roster account" in typo.stderr   # made, and warned
+    qa = lab.cli("users", "add", "qa1", "--role", "qa", "--password-stdin", stdin=PASSWORD)
+    assert qa.returncode == 0 and qa.stderr == "" and "roster" not in qa.stdout

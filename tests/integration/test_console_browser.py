@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from console_lab import ConsoleLab
+from console_lab import ConsoleLab, log_in
 
 pytestmark = pytest.mark.integration
 PASSWORD = "kopi tubruk pagi hari"
@@ -27,36 +27,11 @@ def centre() -> Iterator[ConsoleLab]:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-@pytest.fixture
-def browser() -> Iterator[object]:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1366,768"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-    driver.implicitly_wait(5)
-    yield driver
-    driver.quit()
-
-
-def log_in(browser, centre: ConsoleLab, name: str, password: str) -> None:  # type: ignore[no-untyped-def]
-    from selenium.webdriver.common.by import By
-
-    browser.get(f"{centre.url}/")                       # a private page: sent to the login form
-    assert "/login" in browser.current_url
-    browser.find_element(By.NAME, "username").send_keys(name)
-    browser.find_element(By.NAME, "password").send_keys(password)
-    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-
-
 def test_a_call_taker_logs_in_and_sees_their_page(browser, centre: ConsoleLab) -> None:  # type: ignore[no-untyped-def]
     from selenium.webdriver.support import expected_conditions as shown
     from selenium.webdriver.support.ui import WebDriverWait
 
-    log_in(browser, centre, "taker1", PASSWORD)
+    log_in(browser, centre.url, "taker1", PASSWORD)
     WebDriverWait(browser, 10).until(shown.url_to_be(f"{centre.url}/"))
     text = browser.find_element("tag name", "body").text
     assert "taker1" in text and browser.find_element("tag name", "html").get_attribute("lang") == "id"
@@ -66,6 +41,6 @@ def test_a_call_taker_logs_in_and_sees_their_page(browser, centre: ConsoleLab) -
 
 
 def test_a_wrong_password_stays_on_the_login_page(browser, centre: ConsoleLab) -> None:  # type: ignore[no-untyped-def]
-    log_in(browser, centre, "taker1", "not the password at all")
+    log_in(browser, centre.url, "taker1", "not the password at all")
     assert "/login" in browser.current_url
     assert browser.find_elements("name", "password")    # the form again, not a page of the console

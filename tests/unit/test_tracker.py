@@ -187,3 +187,15 @@ async def test_the_tracker_publishes_the_call_as_it_happens() -> None:
     assert started.caller == "+6281234567890" and started.dialed == "112"          # type: ignore[attr-defined]
     assert offered.agent == "taker1" and offered.queue == "112"                      # type: ignore[attr-defined]
     assert published[-1].record.linkedid == linkedid                                 # type: ignore[attr-defined]
+
+
+def test_a_call_back_leaving_through_the_trunk_is_not_a_112_call() -> None:
+    from callengine.calls.record import is_emergency
+
+    taker = {"Event": "Newchannel", "Uniqueid": "cb-1", "Linkedid": "cb-1", "Context": "callback",
+             "Channel": "PJSIP/taker1-00000001"}
+    out = {"Event": "Newchannel", "Uniqueid": "1.2", "Linkedid": "cb-1", "Context": "from-trunk",
+           "Channel": "PJSIP/trunk-00000002"}
+    citizen = {"Event": "Newchannel", "Uniqueid": "1.3", "Linkedid": "1.3", "Context": "from-trunk"}
+    assert not is_emergency([taker, out, {"Event": "Hangup", "Uniqueid": "1.2", "Linkedid": "cb-1"}])
+    assert is_emergency([citizen, {"Event": "Hangup", "Uniqueid": "1.3", "Linkedid": "1.3"}])
