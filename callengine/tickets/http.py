@@ -104,7 +104,8 @@ class TicketApi:
         for made in await self._callbacks_of([c.linkedid for c in missed]):
             placed.setdefault(made.for_linkedid or "", []).append(made.to_json())
         return web.json_response({"callbacks": [
-            {**_callback(c.to_json(), reached.get(c.caller or ""), c.started_at), "called_back": placed.get(c.linkedid, [])}
+            {**_callback(c.to_json(), reached.get(c.caller or ""), c.started_at),
+             "called_back": placed.get(c.linkedid, [])}
             for c in missed]})
 
     def routes(self) -> list[Route]:
@@ -119,7 +120,8 @@ class TicketApi:
             Route("GET", "/tickets/{number}", self.ticket_page, CALLER_DATA, "tickets.page",
                   "one ticket: the form, the location and the call record", tags=("tickets",)),
             Route("GET", "/api/v1/callbacks", self.callbacks, CALLER_DATA, "tickets.callbacks",
-                  "calls nobody answered in the last 24 h, newest first, each with the call-backs made", tags=("tickets",)),
+                  "calls nobody answered in the last 24 h, newest first, each with the call-backs made",
+                  tags=("tickets",)),
             *(self._desk_routes() if self.desk is not None else ()),
         ]
 
