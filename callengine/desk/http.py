@@ -12,21 +12,27 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from callengine.core.settings import ConsoleSettings
+from callengine.calls.numbers import to_e164
+from callengine.core.clock import Clock
 from callengine.db.calls import CallRepository
+from callengine.db.tickets import TicketRepository
 from callengine.web.engine_link import EngineError, EngineLink, LiveEvent
 from callengine.web.errors import HttpError
 from callengine.web.pages import page
-from callengine.web.routes import Route, principal
+from callengine.web.routes import Param, Route, principal
 
 log = logging.getLogger(__name__)
 DESK = ("calltaker", "supervisor")
 LIVE_READERS = ("calltaker", "supervisor", "qa", "admin")
 HEARTBEAT_S = 15.0
+HISTORY_DAYS = 365
+HISTORY_TICKETS = 10
 
 
 SignedIn = Callable[[web.Request], Awaitable[bool]]
@@ -36,6 +42,8 @@ SignedIn = Callable[[web.Request], Awaitable[bool]]
 class DeskApi:
     link: EngineLink
     calls: CallRepository
+    tickets: TicketRepository
+    clock: Clock
     console: ConsoleSettings
     signed_in: SignedIn             # asked again on a long stream: a disabled user's stream ends
 
@@ -72,6 +80,17 @@ class DeskApi:
             self.link.feed.leave(queue)
         return response
 
+    async def history(self, request: web.Request) -> web.Response:
+        """A number's earlier tickets (newest first) and how many of its calls were marked prank
+        (by the desk or `callengine calls mark-prank`) in the last HISTORY_DAYS days."""
+        caller = to_e164(request.query.get("caller", ""))
+        if caller is None:
+            raise HttpError(400, "bad_query", "caller must be a phone number")
+        since = self.clock.now() - timedelta(days=HISTORY_DAYS)
+        tickets = await self.tickets.find(caller, since, limit=HISTORY_TICKETS)
+        return web.json_response({"caller": caller, "tickets": [t.to_json() for t in tickets],
+                                  "prank_calls": await self.calls.prank_calls(caller, since)})
+
     async def call_back(self, request: web.Request) -> web.Response:
         """Ring this taker's softphone, then the citizen of a call nobody answered."""
         linkedid = request.match_info["linkedid"]
@@ -97,6 +116,9 @@ class DeskApi:
                   "engine is reachable", tags=("desk",)),
             Route("GET", "/api/v1/desk/events", self.events, DESK, "desk.events",
                   "Server-Sent Events: a snapshot, then every call and queue event", tags=("desk",)),
+            Route("GET", "/api/v1/desk/history", self.history, DESK, "desk.history",
+                  f"a number's tickets and prank marks of the last {HISTORY_DAYS} days",
+                  query=(Param("caller", "the caller's number"),), tags=("desk",)),
             Route("POST", "/api/v1/callbacks/{linkedid}/call", self.call_back, DESK, "callbacks.call",
                   "call the citizen of an unanswered call back: the taker's softphone rings first",
                   tags=("desk",)),

@@ -148,7 +148,7 @@ class Console:
                             CallbackRepository(db))
         self.link = EngineLink(f"http://{settings.web_host}:{settings.web_port}",
                                lambda: read_secret(settings, "engine_api"))
-        desk = DeskApi(self.link, calls, settings.console, self.signed_in)
+        desk = DeskApi(self.link, calls, TicketRepository(db), clock, settings.console, self.signed_in)
         self.app = make_console(settings, self.accounts, {"database": db.ping}, [*tickets.routes(), *desk.routes()])
         self.components = Components([
             Migrator(db), self.link,

@@ -96,3 +96,17 @@ async def test_a_viewer_gets_no_caller_data(centre: ConsoleLab) -> None:
     for path in ("/api/v1/tickets", f"/api/v1/tickets/{centre.numbers['1.1']}", "/api/v1/callbacks"):  # type: ignore[attr-defined]
         status, body = await as_user(centre, "view1", path)
         assert status == 403 and body["error"] == "forbidden"
+
+
+async def test_a_numbers_history_counts_its_prank_marks_for_the_desk(centre: ConsoleLab) -> None:
+    marked = centre.cli("calls", "mark-prank", "2.1")
+    assert marked.returncode == 0, marked.stderr
+    status, history = await as_user(centre, "taker1", "/api/v1/desk/history?caller=0822-2222-2222")
+    assert status == 200 and history["caller"] == "+6282222222222" and history["prank_calls"] == 1
+    assert [t["linkedid"] for t in history["tickets"]] == ["2.2", "2.1"]          # newest first
+    status, history = await as_user(centre, "taker1", "/api/v1/desk/history?caller=0811-1111-1111")
+    assert (status, history["prank_calls"], len(history["tickets"])) == (200, 0, 1)
+    status, refused = await as_user(centre, "taker1", "/api/v1/desk/history?caller=bukan-nomor")
+    assert status == 400 and refused["error"] == "bad_query"
+    status, _ = await as_user(centre, "view1", "/api/v1/desk/history?caller=0811-1111-1111")
+    assert status == 403

@@ -117,9 +117,9 @@
     $("call-prank").hidden = true;
     if (!caller) return;
     try {
-      const found = (await api("GET", `/api/v1/tickets?caller=${encodeURIComponent(caller)}&limit=10`)).tickets
-        .filter((t) => !state.call || t.linkedid !== state.call.linkedid);
-      $("call-prank").hidden = !found.some((t) => t.classification === "prank");
+      const history = await api("GET", `/api/v1/desk/history?caller=${encodeURIComponent(caller)}`);
+      const found = history.tickets.filter((t) => !state.call || t.linkedid !== state.call.linkedid);
+      $("call-prank").hidden = !(history.prank_calls > 0 || found.some((t) => t.classification === "prank"));
       if (!found.length) return list.append(item(text.no_history, "muted"));
       for (const t of found) {
         list.append(item(`${local(t.created_at)} · ${t.number || "–"} · ${t.category || "–"} · ${t.classification || t.status}`,
