@@ -140,7 +140,7 @@ def cmd_calls_mark(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
     from callengine.preflight import environment_problems
 
-    problems = environment_problems(settings, running=args.running)
+    problems = environment_problems(settings, running=args.running) + _agencies_problems(settings)
     if problems:
         return _fail(problems)
     if settings.database_note:
@@ -148,6 +148,23 @@ def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
     print(f"OK: {settings.config_file} is valid" + (", Asterisk answers AMI" if args.running else
                                                      ", Asterisk installed, prompts present, ports free"))
     return 0
+
+
+def _agencies_problems(settings: Settings) -> list[str]:
+    """config/agencies.conf, checked against the desk's categories and gazetteer (a broken
+    desk.conf is reported by the environment's checks, so it is not said twice)."""
+    from callengine.dispatch.config import load_agencies
+    from callengine.tickets.desk import load_desk
+
+    try:
+        desk = load_desk(settings.desk_file)
+    except ConfigError:
+        return []
+    try:
+        load_agencies(settings.agencies_file, desk)
+    except ConfigError as exc:
+        return [f"config: {exc}"]
+    return []
 
 
 def cmd_prompts_build(settings: Settings, args: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ from callengine.core.conf import NAME, ConfigError, ConfigReader
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = PROJECT_DIR / "config" / "callengine.conf"
 DEFAULT_DESK = PROJECT_DIR / "config" / "desk.conf"
+DEFAULT_AGENCIES = PROJECT_DIR / "config" / "agencies.conf"
 LANGUAGES = ("id", "en")
 QUEUE_STRATEGIES = ("ringall", "leastrecent", "fewestcalls", "random", "rrmemory", "linear", "wrandom", "rrordered")
 _NUMBER = re.compile(r"^\+?[0-9*#]{1,20}$")
@@ -88,6 +89,7 @@ class Settings:
     database_note: str | None = None   # how a common spelling of the database URL was read
     console: ConsoleSettings = ConsoleSettings()
     desk_file: Path = DEFAULT_DESK      # the desk's incident types and gazetteer
+    agencies_file: Path = DEFAULT_AGENCIES   # agencies, dispatch rules, nearest posts, SLA targets
 
     @property
     def secrets_file(self) -> Path:
@@ -220,6 +222,7 @@ def load_settings(path: Path | None = None) -> Settings:
         aml_window_s=r.integer("location", "aml_window", 600, 10, 86400),
         console=_console(r),
         desk_file=r.path("paths", "desk", str(DEFAULT_DESK)),
+        agencies_file=r.path("paths", "agencies", str(DEFAULT_AGENCIES)),
         aml_token=r.sections.get("aml", {}).get("token", ""),
         aml_allow=r.networks("aml", "allow"),
     )

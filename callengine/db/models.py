@@ -4,7 +4,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Column, Float, ForeignKey, Index, Integer, String, Table, Text
+from sqlalchemy import (JSON, BigInteger, Boolean, Column, Float, ForeignKey, Index, Integer, String, Table, Text,
+                        UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from callengine.db.types import UtcDateTime
@@ -223,3 +224,40 @@ class LoginFailureRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     key: Mapped[str] = mapped_column(String(120))
     at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class AssignmentRow(Base):
+    """A ticket dispatched to one agency (0011): its status, and the SLA deadlines armed at the
+    dispatch (re-armed at a reopen), kept with it so they survive any restart."""
+    __tablename__ = "assignments"
+    __table_args__ = (UniqueConstraint("ticket_id", "agency", name="uq_assignments_ticket_agency"),
+                      Index("ix_assignments_agency_status", "agency", "status"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(Integer, ForeignKey("tickets.id"), index=True)
+    agency: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20), index=True)     # diteruskan, diterima, diproses, selesai, ditolak
+    note: Mapped[str] = mapped_column(Text, default="")
+    dispatched_by: Mapped[str] = mapped_column(String(80))
+    dispatched_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    accept_by: Mapped[datetime] = mapped_column(UtcDateTime())
+    process_by: Mapped[datetime] = mapped_column(UtcDateTime())
+    accepted_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    processing_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class AssignmentEventRow(Base):
+    """One line of an assignment's timeline: who moved it from what to what, when, from where."""
+    __tablename__ = "assignment_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    assignment_id: Mapped[int] = mapped_column(Integer, ForeignKey("assignments.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    actor: Mapped[str] = mapped_column(String(80))
+    from_status: Mapped[str | None] = mapped_column(String(20))     # None: the dispatch
+    to_status: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str] = mapped_column(Text, default="")
+    peer: Mapped[str | None] = mapped_column(String(64))
+    device: Mapped[str | None] = mapped_column(String(200))         # the user agent, or the phone that answered

@@ -4,6 +4,7 @@ work with it: call takers, supervisors, QA and admins; not viewers, not (yet) re
 who will see only their agency's assignments once dispatch exists."""
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -37,6 +38,7 @@ class TicketApi:
     desk: TicketDesk | None = None
     options: DeskOptions | None = None
     callbacks_made: CallbackRepository | None = None
+    assignments: Callable[[int], Awaitable[list[dict[str, Any]]]] | None = None   # a ticket's, with their timeline
 
     async def list_tickets(self, request: web.Request) -> web.Response:
         caller = request.query.get("caller")
@@ -53,8 +55,10 @@ class TicketApi:
             raise HttpError(404, "not_found", f"no ticket {request.match_info['number']!r}")
         call = await self.calls.get(ticket.linkedid)
         calls = [call.to_json()] if call else []
+        assignments = await self.assignments(ticket.id) if self.assignments is not None else []
         return web.json_response({**ticket.to_json(), "calls": calls, "location": call.location if call else None,
-                                  "callbacks": [c.to_json() for c in await self._callbacks_of([ticket.linkedid])]})
+                                  "callbacks": [c.to_json() for c in await self._callbacks_of([ticket.linkedid])],
+                                  "assignments": assignments})
 
     async def _callbacks_of(self, linkedids: list[str]) -> list[Callback]:
         return await self.callbacks_made.for_calls(linkedids) if self.callbacks_made is not None else []

@@ -31,6 +31,8 @@ from callengine.db.database import Database
 from callengine.db.migrator import Migrator
 from callengine.db.tickets import TicketRepository
 from callengine.desk.http import DeskApi, tile_origin
+from callengine.dispatch.config import load_agencies
+from callengine.dispatch.wiring import stored_dispatch
 from callengine.tickets.desk import load_desk
 from callengine.tickets.http import TicketApi
 from callengine.tickets.service import TicketDesk
@@ -144,12 +146,14 @@ class Console:
         clock = clock or SystemClock()
         options = load_desk(settings.desk_file)
         calls = CallRepository(db)
+        dispatch = stored_dispatch(db, load_agencies(settings.agencies_file, options), clock)
         tickets = TicketApi(TicketRepository(db), calls, clock, TicketDesk(db, options, clock), options,
-                            CallbackRepository(db))
+                            CallbackRepository(db), dispatch.dispatcher.timeline)
         self.link = EngineLink(f"http://{settings.web_host}:{settings.web_port}",
                                lambda: read_secret(settings, "engine_api"))
         desk = DeskApi(self.link, calls, TicketRepository(db), clock, settings.console, self.signed_in)
-        self.app = make_console(settings, self.accounts, {"database": db.ping}, [*tickets.routes(), *desk.routes()])
+        features = [*tickets.routes(), *desk.routes(), *dispatch.routes()]
+        self.app = make_console(settings, self.accounts, {"database": db.ping}, features)
         self.components = Components([
             Migrator(db), self.link,
             WebServer(self.app, settings.console.host, settings.console.port, on_stop=self.link.feed.close),

@@ -1,0 +1,1 @@
+"""Dispatch to the agencies (OPD): agencies and rules, assignments and their lifecycle, SLA deadlines."""

@@ -1,0 +1,167 @@
+"""config/agencies.conf: the agencies, the dispatch rules, the nearest posts per kecamatan and
+the SLA targets, checked against the desk's categories, incident types and gazetteer
+(desk.conf) so that a typo is one ConfigError line naming the file, section and key, at
+`callengine check` and at the console's start, never a rule that silently matches nothing."""
+from __future__ import annotations
+
+import re
+from datetime import time, timedelta
+from pathlib import Path
+
+from callengine.accounts.model import AGENCY
+from callengine.calls.numbers import to_e164
+from callengine.core.conf import ConfigError, ConfigReader
+from callengine.dispatch.model import ACCEPTED, PROCESSING, Agency, DispatchRules, Sla
+from callengine.tickets.desk import DeskOptions
+
+KIND = re.compile(r"^[a-z_]{2,30}$")
+DURATION = re.compile(r"^([0-9]{1,4})(s|m|h)$")
+UNITS = {"s": "seconds", "m": "minutes", "h": "hours"}
+HOURS = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])-([01][0-9]|2[0-3]):([0-5][0-9])$")
+SECTION = re.compile(r"^\s*\[([^\]]*)\]")
+AGENCY_KEYS = ("name", "kind", "duty_phones", "notify", "notify_duty_hours_only", "duty_hours")
+ALL = "all"          # in [rules <category>]: any incident type of the category
+DEFAULT = "default"  # in [sla]: any other category
+
+
+def load_agencies(path: Path, desk: DeskOptions) -> DispatchRules:
+    r = ConfigReader(path)
+    _no_duplicate_sections(path)
+    agencies: dict[str, Agency] = {}
+    rules: dict[str, dict[str | None, tuple[str, ...]]] = {}
+    posts: dict[str, dict[str, str]] = {}
+    for section in r.sections:
+        kind, _, name = section.partition(" ")
+        if AGENCY.match(section):
+            agencies[section] = _agency(r, section)
+        elif kind == "rules" and name.strip():
+            rules[name.strip()] = {}
+        elif kind == "kecamatan" and name.strip():
+            posts[name.strip()] = {}
+        elif section != "sla":
+            raise ConfigError(f"{path}: [{section}] is not an agency code (capitals, e.g. DAMKAR), "
+                              "[rules <category>], [kecamatan <name>] or [sla]")
+    if not agencies:
+        raise ConfigError(f"{path}: no agency: add a section such as [DAMKAR]")
+    for category in rules:
+        rules[category] = _rules(r, category, desk, agencies)
+    for kecamatan in posts:
+        posts[kecamatan] = _posts(r, kecamatan, desk, agencies)
+    return DispatchRules(agencies, rules, posts, _sla(r, desk))
+
+
+def _no_duplicate_sections(path: Path) -> None:
+    """Asterisk merges a section written twice; two [DAMKAR] are a copy-paste slip here."""
+    seen: dict[str, int] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+        found = SECTION.match(line)
+        if found:
+            name = found.group(1).strip()
+            if name in seen:
+                raise ConfigError(f"{path}:{number}: [{name}] appears twice (first at line {seen[name]})")
+            seen[name] = number
+
+
+def _agency(r: ConfigReader, code: str) -> Agency:
+    unknown = sorted(set(r.sections[code]) - set(AGENCY_KEYS))
+    if unknown:
+        raise r.fail(code, unknown[0], f"not a setting of an agency ({', '.join(AGENCY_KEYS)})")
+    name = r.text(code, "name")
+    if len(name) > 120:
+        raise r.fail(code, "name", "at most 120 characters")
+    kind = r.text(code, "kind")
+    if not KIND.match(kind):
+        raise r.fail(code, "kind", f"{kind!r}: a lowercase word such as damkar, kesehatan or polisi")
+    phones = _unique(r, code, "duty_phones", r.listing(code, "duty_phones", ""))
+    bad = [p for p in phones if to_e164(p) is None]
+    if not phones or bad:
+        raise r.fail(code, "duty_phones", f"{bad[0]!r} is not a phone number" if bad else "missing")
+    notify = r.listing(code, "notify", "") if r.sections[code].get("notify") else ()
+    if any(len(person) > 200 for person in notify):
+        raise r.fail(code, "notify", "each person at most 200 characters (a comma separates two people)")
+    quiet = r.choice(code, "notify_duty_hours_only", "no", ("yes", "no")) == "yes"
+    return Agency(code, name, kind, tuple(to_e164(p) or p for p in phones), notify, quiet, _hours(r, code))
+
+
+def _hours(r: ConfigReader, code: str) -> tuple[time, time]:
+    raw = r.text(code, "duty_hours", "07:30-16:00")
+    found = HOURS.match(raw)
+    if not found:
+        raise r.fail(code, "duty_hours", f"{raw!r} is not HH:MM-HH:MM, e.g. 07:30-16:00")
+    start, end = time(int(found[1]), int(found[2])), time(int(found[3]), int(found[4]))
+    if start >= end:
+        raise r.fail(code, "duty_hours", f"{raw!r}: the start must come before the end")
+    return start, end
+
+
+def _rules(r: ConfigReader, category: str, desk: DeskOptions,
+           agencies: dict[str, Agency]) -> dict[str | None, tuple[str, ...]]:
+    section = f"rules {category}"
+    if category not in desk.incident_types:
+        raise ConfigError(f"{r.file}: [{section}] {category!r} is not a category of desk.conf "
+                          f"({', '.join(desk.incident_types)})")
+    found: dict[str | None, tuple[str, ...]] = {}
+    for key in r.sections[section]:
+        if key != ALL and key not in desk.incident_types[category]:
+            raise r.fail(section, key, f"not an incident type of {category!r} in desk.conf (nor {ALL!r})")
+        found[None if key == ALL else key] = _codes(r, section, key, agencies)
+    return found
+
+
+def _posts(r: ConfigReader, kecamatan: str, desk: DeskOptions, agencies: dict[str, Agency]) -> dict[str, str]:
+    section = f"kecamatan {kecamatan}"
+    if kecamatan not in desk.gazetteer:
+        raise ConfigError(f"{r.file}: [{section}] {kecamatan!r} is not a kecamatan of desk.conf's gazetteer")
+    found = {}
+    for agency in r.sections[section]:
+        if agency not in agencies:
+            raise r.fail(section, agency, f"unknown agency {agency!r}")
+        [found[agency]] = _codes(r, section, agency, agencies, one=True)
+    return found
+
+
+def _codes(r: ConfigReader, section: str, key: str, agencies: dict[str, Agency],
+           one: bool = False) -> tuple[str, ...]:
+    codes = _unique(r, section, key, r.listing(section, key, ""))
+    unknown = [c for c in codes if c not in agencies]
+    if unknown:
+        raise r.fail(section, key, f"unknown agency {unknown[0]!r} (agencies: {', '.join(agencies)})")
+    if not codes or (one and len(codes) != 1):
+        raise r.fail(section, key, "one agency code" if one else "no agency given")
+    return codes
+
+
+def _unique(r: ConfigReader, section: str, key: str, values: tuple[str, ...]) -> tuple[str, ...]:
+    twice = [v for i, v in enumerate(values) if v in values[:i]]
+    if twice:
+        raise r.fail(section, key, f"{twice[0]!r} appears twice")
+    return values
+
+
+def _sla(r: ConfigReader, desk: DeskOptions) -> dict[str, Sla]:
+    targets = {}
+    for category in r.sections.get("sla", {}):
+        if category != DEFAULT and category not in desk.incident_types:
+            raise r.fail("sla", category, f"not a category of desk.conf ({', '.join(desk.incident_types)}) "
+                                          f"nor {DEFAULT!r}")
+        targets[category] = _targets(r, category)
+    if DEFAULT not in targets:
+        raise r.fail("sla", DEFAULT, f"missing: e.g. {DEFAULT} = {ACCEPTED} 5m, {PROCESSING} 30m")
+    return targets
+
+
+def _targets(r: ConfigReader, category: str) -> Sla:
+    stages: dict[str, timedelta] = {}
+    for part in r.listing("sla", category, ""):
+        stage, _, raw = part.partition(" ")
+        found = DURATION.match(raw.strip())
+        if stage not in (ACCEPTED, PROCESSING) or stage in stages:
+            raise r.fail("sla", category, f"{part!r}: give {ACCEPTED} <time>, {PROCESSING} <time>, once each")
+        if not found or int(found[1]) == 0:
+            raise r.fail("sla", category, f"{raw.strip()!r} is not a duration such as 30s, 5m or 2h")
+        stages[stage] = timedelta(**{UNITS[found[2]]: int(found[1])})
+    if set(stages) != {ACCEPTED, PROCESSING}:
+        raise r.fail("sla", category, f"give both: {ACCEPTED} <time>, {PROCESSING} <time>")
+    if stages[PROCESSING] < stages[ACCEPTED]:
+        raise r.fail("sla", category, f"{PROCESSING} comes after {ACCEPTED}: its time cannot be shorter")
+    return Sla(stages[ACCEPTED], stages[PROCESSING])

@@ -1,0 +1,96 @@
+"""The console's dispatch API: a ticket dispatched to agencies (`POST /api/v1/tickets/{number}/
+dispatch`), the agencies the rules propose for it, the assignments (a responder sees only their
+agency's) and their status changes. The service writes each change's audit row in the change's
+own transaction (audit="service")."""
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from aiohttp import hdrs, web
+
+from callengine.dispatch.model import STATUSES, Actor, DispatchError, DispatchRules
+from callengine.dispatch.service import DISPATCHERS, RESPONDER, Dispatcher
+from callengine.web.errors import HttpError
+from callengine.web.routes import Param, Route, json_body, peer, principal
+
+READERS = (*DISPATCHERS, "admin", RESPONDER)           # who lists assignments (a responder: their agency's)
+DIRECTORY = (*READERS, "viewer")                        # who reads the agencies' directory
+MOVERS = (*DISPATCHERS, RESPONDER)
+HTTP_STATUS = {"not_found": 404, "forbidden": 403, "illegal_transition": 409, "conflict": 409, "bad_field": 400}
+MAX_DEVICE = 200
+T = TypeVar("T")
+
+
+def actor(request: web.Request) -> Actor:
+    user = principal(request).user
+    return Actor(user.name, user.role, user.agency, peer(request),
+                 request.headers.get(hdrs.USER_AGENT, "")[:MAX_DEVICE] or None)
+
+
+async def answer(work: Awaitable[T]) -> T:
+    """The service's refusals as the API's JSON errors."""
+    try:
+        return await work
+    except DispatchError as exc:
+        raise HttpError(HTTP_STATUS.get(exc.code, 400), exc.code, str(exc)) from None
+
+
+@dataclass
+class DispatchApi:
+    dispatcher: Dispatcher
+    rules: DispatchRules
+
+    async def dispatch(self, request: web.Request) -> web.Response:
+        data = await json_body(request)
+        made = await answer(self.dispatcher.dispatch(request.match_info["number"], data.get("agencies"),
+                                                     data.get("note"), actor(request)))
+        return web.json_response({"assignments": [a.to_json() for a in made]}, status=201)
+
+    async def proposal(self, request: web.Request) -> web.Response:
+        number = request.match_info["number"]
+        proposed, assigned = await answer(self.dispatcher.proposal(number))
+        return web.json_response({"number": number, "agencies": list(proposed),
+                                  "assigned": {a.agency: a.status for a in assigned}})
+
+    async def assignments(self, request: web.Request) -> web.Response:
+        found = await answer(self.dispatcher.visible(actor(request), request.query.get("status") or None))
+        return web.json_response({"assignments": [a.to_json() for a in found]})
+
+    async def change_status(self, request: web.Request) -> web.Response:
+        raw = request.match_info["id"]
+        if not raw.isdigit():
+            raise HttpError(404, "not_found", f"no assignment {raw!r}")
+        data = await json_body(request)
+        changed = await answer(self.dispatcher.change(int(raw), data.get("status"), data.get("note"),
+                                                      actor(request)))
+        return web.json_response(changed.to_json())
+
+    async def agencies(self, request: web.Request) -> web.Response:
+        return web.json_response({"agencies": [a.to_json() for a in self.rules.agencies.values()]})
+
+    def routes(self) -> list[Route]:
+        note = {"type": "string", "maxLength": 1000}
+        dispatch = {"type": "object", "required": ["agencies"], "properties": {
+            "agencies": {"type": "array", "items": {"enum": list(self.rules.agencies)}, "minItems": 1},
+            "note": note}}
+        change = {"type": "object", "required": ["status"], "properties": {
+            "status": {"enum": list(STATUSES)}, "note": note}}
+        return [
+            Route("POST", "/api/v1/tickets/{number}/dispatch", self.dispatch, DISPATCHERS, "dispatch.send",
+                  "dispatch the ticket to agencies: one assignment each, diteruskan, its SLA deadlines armed",
+                  audit="service", body=dispatch, tags=("dispatch",)),
+            Route("GET", "/api/v1/dispatch/proposal/{number}", self.proposal, DISPATCHERS, "dispatch.proposal",
+                  "the agencies the rules propose for the ticket, and those it is dispatched to already",
+                  tags=("dispatch",)),
+            Route("GET", "/api/v1/assignments", self.assignments, READERS, "assignments.list",
+                  "assignments, newest first (a responder: their agency's only)",
+                  query=(Param("status", ", ".join(STATUSES)),), tags=("dispatch",)),
+            Route("POST", "/api/v1/assignments/{id}/status", self.change_status, MOVERS, "assignments.status",
+                  "move an assignment: diterima, diproses, selesai, ditolak (with a reason); diteruskan "
+                  "reopens it (supervisor, call taker; with a reason)", audit="service", body=change,
+                  tags=("dispatch",)),
+            Route("GET", "/api/v1/agencies", self.agencies, DIRECTORY, "agencies.list",
+                  "the agencies of config/agencies.conf", tags=("dispatch",)),
+        ]
