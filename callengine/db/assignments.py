@@ -4,11 +4,12 @@ from __future__ import annotations
 from dataclasses import asdict, fields, replace
 
 from sqlalchemy import ColumnElement, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from callengine.db.database import Database
 from callengine.db.models import AssignmentEventRow, AssignmentRow, TicketRow
-from callengine.dispatch.model import Assignment, AssignmentEvent
+from callengine.dispatch.model import Assignment, AssignmentEvent, Conflict
 
 _STORED = [f.name for f in fields(Assignment) if f.name not in ("id", "ticket_number")]
 _COLUMNS = (AssignmentRow.id, *(getattr(AssignmentRow, name) for name in _STORED),
@@ -25,8 +26,13 @@ class AssignmentRepository:
     async def add(self, assignment: Assignment, conn: AsyncConnection | None = None) -> Assignment:
         """Stored (in the caller's transaction, with its dispatch's event and audit row); with its id."""
         values = {name: getattr(assignment, name) for name in _STORED}
-        async with self.db.begin(conn) as c:
-            new_id = (await c.execute(insert(AssignmentRow).values(**values).returning(AssignmentRow.id))).scalar_one()
+        try:
+            async with self.db.begin(conn) as c:
+                statement = insert(AssignmentRow).values(**values).returning(AssignmentRow.id)
+                new_id = (await c.execute(statement)).scalar_one()
+        except IntegrityError:   # one assignment per agency and ticket: a simultaneous dispatch won
+            raise Conflict(f"{assignment.ticket_number or 'the ticket'} was dispatched to {assignment.agency} "
+                           "meanwhile: reload it") from None
         return replace(assignment, id=new_id)
 
     async def move(self, changed: Assignment, from_status: str, conn: AsyncConnection | None = None) -> bool:

@@ -114,7 +114,7 @@ class TicketApi:
 
     def routes(self) -> list[Route]:
         filters = (Param("caller", "the caller's number"), Param("since", "ISO 8601 time with offset"),
-                   Param("status", "baru, diterima, diproses, selesai…"), Param("limit", "at most 500", "integer"),
+                   Param("status", "baru, diteruskan, diterima, diproses, selesai, ditolak"), Param("limit", "at most 500", "integer"),
                    Param("linkedid", "the call's linkedid: its ticket"))
         return [
             Route("GET", "/api/v1/tickets", self.list_tickets, CALLER_DATA, "tickets.list",

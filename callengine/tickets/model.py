@@ -5,7 +5,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-NEW = "baru"   # a ticket's first status; then diterima, diproses, selesai
+NEW = "baru"   # a ticket's first status; then as its assignments go (dispatch/model.py)
 
 
 @dataclass(frozen=True)

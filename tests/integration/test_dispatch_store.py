@@ -7,13 +7,12 @@ from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy.exc import IntegrityError
 
 from callengine.db.assignments import AssignmentRepository
 from callengine.db.audit import AuditRepository
 from callengine.db.database import Database
 from callengine.db.tickets import TicketRepository
-from callengine.dispatch.model import (ACCEPTED, DONE, FORWARDED, PROCESSING, Actor, Agency, AssignmentEvent,
+from callengine.dispatch.model import (ACCEPTED, DONE, FORWARDED, PROCESSING, Actor, Agency, AssignmentEvent, Conflict,
                                        DispatchRules, Sla, forwarded, moved)
 from callengine.dispatch.service import Dispatcher, DispatchStores
 from callengine.tickets.model import TicketNumbers
@@ -62,7 +61,7 @@ async def test_an_assignment_is_kept_with_its_deadlines_and_moves_only_from_its_
         assert [a.agency for a in await repo.find(ACCEPTED)] == ["DAMKAR"]
         assert [a.agency for a in await repo.find(FORWARDED, "DAMKAR")] == []
         assert await repo.get(9999) is None
-        with pytest.raises(IntegrityError):                    # one assignment per agency and ticket
+        with pytest.raises(Conflict, match="dispatched to DAMKAR meanwhile"):   # one per agency and ticket: 409
             await repo.add(forwarded(ticket_id, number, "DAMKAR", "", "spv1", at, FAST))
     finally:
         await store.close()
