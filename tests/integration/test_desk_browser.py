@@ -45,6 +45,12 @@ def citizen_calls(lab: Lab, folder: Path) -> subprocess.Popen[bytes]:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def ticked(browser: Any) -> list[str]:
+    """The agencies ticked in the desk's dispatch panel."""
+    return sorted(box.get_attribute("value") for box in
+                  browser.find_elements("css selector", "#agency-choices input:checked"))
+
+
 def api(browser: Any, url: str, path: str) -> dict[str, Any]:
     """A GET with the browser's own session, as its page would make it."""
     cookie = "; ".join(f"{c['name']}={c['value']}" for c in browser.get_cookies())
@@ -91,6 +97,11 @@ def test_the_desk_pops_the_call_and_the_ticket_keeps_what_the_taker_wrote(  # ty
         ActionChains(browser).move_to_element_with_offset(browser.find_element(By.ID, "map"), 30, 20).click().perform()
         wait.until(lambda b: b.find_element(By.NAME, "latlon").get_attribute("value"))
         wait.until(lambda b: b.find_element(By.ID, "save-state").get_attribute("data-state") == "saved")
+        wait.until(lambda b: ticked(b) == ["DAMKAR", "PDAM"])          # the rules' proposal for a house fire
+        browser.find_element(By.ID, "dispatch-note").send_keys("Api sudah ke atap, butuh air")
+        browser.find_element(By.ID, "dispatch-send").click()
+        wait.until(lambda b: "DAMKAR, PDAM" in b.find_element(By.ID, "dispatch-state").text)
+        wait.until(lambda b: "diteruskan" in b.find_element(By.ID, "agency-choices").text)
 
         call.hangup()
         assert citizen.wait(30) == 0                       # the citizen got the BYE and answered it
@@ -107,6 +118,8 @@ def test_the_desk_pops_the_call_and_the_ticket_keeps_what_the_taker_wrote(  # ty
     assert ticket["description"] == "Rumah terbakar di gang 3, api sudah ke atap"
     assert ticket["lat"] != -0.5022 and abs(ticket["lat"] + 0.5022) < 0.01 and abs(ticket["lon"] - 117.1536) < 0.01
     assert ticket["wrapped_up_at"] is not None and ticket["taker"] == "taker1"
+    assert sorted((a["agency"], a["status"], a["note"]) for a in ticket["assignments"]) == \
+        [("DAMKAR", "diteruskan", "Api sudah ke atap, butuh air"), ("PDAM", "diteruskan", "Api sudah ke atap, butuh air")]
     [record] = ticket["calls"]
     assert (record["category"], record["agent"], record["disposition"]) == ("kebakaran", "taker1", "answered")
     assert record["recording"] and (lab.settings.recordings_dir / record["recording"]).exists()

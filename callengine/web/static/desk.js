@@ -15,7 +15,7 @@
 
   // when each call popped (epoch ms), for the screen-pop benchmark and the browser tests
   const pops = (window.callengineDesk = { pops: [] }).pops;
-  const state = { options: null, call: null, ticket: null, dirty: {}, saveTimer: null, saving: false, map: null };
+  const state = { agencies: [], options: null, call: null, ticket: null, dirty: {}, saveTimer: null, saving: false, map: null };
 
   // ---- the server ---------------------------------------------------------------------------
   async function api(method, path, body) {
@@ -138,6 +138,9 @@
     $("save-state").textContent = "";
     $("wrapup").disabled = true;
     $("wrapup-state").textContent = "";
+    $("dispatch").hidden = true;
+    $("dispatch-state").textContent = "";
+    $("agency-choices").replaceChildren();
   }
 
   async function loadTicket(linkedid, tries = 30) {
@@ -162,6 +165,7 @@
     showLatLon(ticket.lat, ticket.lon);
     $("duplicate-label").hidden = form.elements.classification.value !== "duplikat";
     $("ticket-fields").disabled = false;
+    loadProposal();
     $("wrapup").disabled = false;
     if (!document.activeElement || document.activeElement === document.body) form.elements.classification.focus();
   }
@@ -197,6 +201,7 @@
     try {
       const ticket = await api("PATCH", `/api/v1/tickets/${encodeURIComponent(state.ticket.number)}`, body);
       state.ticket = ticket;
+      if (["classification", "incident_type", "kecamatan"].some((k) => k in body)) loadProposal();
       $("save-state").textContent = `${text.saved} ${new Date().toLocaleTimeString(LANG)}`;
       $("save-state").dataset.state = "saved";
     } catch (err) {
@@ -229,9 +234,56 @@
     $("call-state").textContent = "";
   }
 
+  // ---- dispatch to the agencies -------------------------------------------------------------
+  async function loadProposal() {
+    if (!state.ticket || !state.agencies.length) return;
+    const number = state.ticket.number;
+    let proposal;
+    try { proposal = await api("GET", `/api/v1/dispatch/proposal/${encodeURIComponent(number)}`); }
+    catch (err) { $("dispatch-state").textContent = err.message; return; }
+    if (!state.ticket || state.ticket.number !== number) return;
+    const touched = new Set([...$("agency-choices").querySelectorAll("input[data-touched]")].map((i) => i.value));
+    const ticked = new Set([...$("agency-choices").querySelectorAll("input:checked")].map((i) => i.value));
+    $("agency-choices").replaceChildren(...state.agencies.map((agency) => {
+      const label = document.createElement("label");
+      const box = document.createElement("input");
+      box.type = "checkbox"; box.value = agency.code;
+      const assigned = proposal.assigned[agency.code];
+      box.checked = touched.has(agency.code) ? ticked.has(agency.code) : proposal.agencies.includes(agency.code);
+      if (touched.has(agency.code)) box.dataset.touched = "1";
+      box.addEventListener("change", () => { box.dataset.touched = "1"; });
+      label.append(box, ` ${agency.code}`);
+      label.title = agency.name;
+      if (assigned) {
+        box.checked = false; box.disabled = true; label.className = "assigned";
+        const status = document.createElement("span"); status.className = "status"; status.textContent = assigned;
+        label.append(status);
+      }
+      return label;
+    }));
+    $("dispatch").hidden = false;
+  }
+
+  async function dispatch() {
+    if (!state.ticket) return;
+    const codes = [...$("agency-choices").querySelectorAll("input:checked:not(:disabled)")].map((i) => i.value);
+    if (!codes.length) { $("dispatch-state").textContent = text.choose_agency; return; }
+    clearTimeout(state.saveTimer);
+    await save();                                   // the agencies read what the taker wrote
+    try {
+      await api("POST", `/api/v1/tickets/${encodeURIComponent(state.ticket.number)}/dispatch`,
+                { agencies: codes, note: $("dispatch-note").value });
+      $("dispatch-state").textContent = `${text.dispatched}: ${codes.join(", ")}`;
+      $("dispatch-note").value = "";
+      $("agency-choices").querySelectorAll("input[data-touched]").forEach((i) => delete i.dataset.touched);
+      loadProposal();
+    } catch (err) { $("dispatch-state").textContent = err.message; }
+  }
+
   // ---- the form's choices -------------------------------------------------------------------
   async function loadOptions() {
     state.options = await api("GET", "/api/v1/desk/options");
+    state.agencies = (await api("GET", "/api/v1/agencies")).agencies;
     fill(form.elements.kecamatan, state.options.gazetteer.map((g) => g.kecamatan));
     fill(form.elements.priority, state.options.priorities);
     fillIncidentTypes(null);
@@ -365,6 +417,7 @@
   form.addEventListener("change", changed);
   form.addEventListener("submit", (e) => e.preventDefault());
   $("wrapup").addEventListener("click", wrapUp);
+  $("dispatch-send").addEventListener("click", dispatch);
   setInterval(() => { if (state.call && state.call.state !== "answered" && state.call.state !== "ended") $("call-wait").textContent = waited(state.call); }, 1000);
   loadOptions().catch(() => {}).finally(follow);
   loadCallbacks();
