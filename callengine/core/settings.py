@@ -37,6 +37,7 @@ class ConsoleSettings:
     tiles: str = DEFAULT_TILES              # the map's tile URL ({z}/{x}/{y}); "none": coordinates only
     tiles_attribution: str = DEFAULT_ATTRIBUTION
     assets_dir: Path = PROJECT_DIR / "node_modules"   # the browser packages npm installed (package.json)
+    sla_check_every: int = 5            # seconds between the SLA watcher's rounds
 
     @property
     def url(self) -> str:
@@ -238,6 +239,7 @@ def _console(r: ConfigReader) -> ConsoleSettings:
         tiles=_tiles(r),
         tiles_attribution=r.text("console", "tiles_attribution", DEFAULT_ATTRIBUTION),
         assets_dir=r.path("console", "assets", str(PROJECT_DIR / "node_modules")),
+        sla_check_every=r.integer("console", "sla_check_every", 5, 1, 300),
     )
 
 

@@ -261,3 +261,37 @@ class AssignmentEventRow(Base):
     note: Mapped[str] = mapped_column(Text, default="")
     peer: Mapped[str | None] = mapped_column(String(64))
     device: Mapped[str | None] = mapped_column(String(200))         # the user agent, or the phone that answered
+
+class EscalationRow(Base):
+    """A missed SLA deadline escalated (0013): level 1 to the agency's heads, level 2 to the
+    supervisor on duty. Once per assignment, stage, level and deadline (a reopen re-arms the
+    deadline, so its misses escalate anew): a second watcher round or a restart never doubles one."""
+    __tablename__ = "escalations"
+    __table_args__ = (UniqueConstraint("assignment_id", "stage", "level", "deadline", name="uq_escalations_once"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    assignment_id: Mapped[int] = mapped_column(Integer, ForeignKey("assignments.id"), index=True)
+    stage: Mapped[str] = mapped_column(String(10))                  # accept (diterima) or process (diproses)
+    level: Mapped[int] = mapped_column(Integer)                     # 1 the agency's heads, 2 the supervisor
+    deadline: Mapped[datetime] = mapped_column(UtcDateTime())
+    raised_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    delay_s: Mapped[float] = mapped_column(Float)                   # how late it was when raised
+    notified: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+
+class NotificationRow(Base):
+    """The delivery log (0013): one message to one recipient on one channel, with its attempts."""
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    assignment_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("assignments.id"), index=True)
+    escalation_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("escalations.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(20))                # console, email, telegram, voice
+    recipient: Mapped[str] = mapped_column(String(200))
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(10), index=True)     # pending, sent, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

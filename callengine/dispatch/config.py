@@ -22,6 +22,8 @@ SECTION = re.compile(r"^\s*\[([^\]]*)\]")
 AGENCY_KEYS = ("name", "kind", "duty_phones", "notify", "notify_duty_hours_only", "duty_hours")
 ALL = "all"          # in [rules <category>]: any incident type of the category
 DEFAULT = "default"  # in [sla]: any other category
+ESCALATE_AFTER = "escalate_after"   # in [sla]: from the agency's head to the supervisor on duty
+DEFAULT_ESCALATE_AFTER = timedelta(minutes=2)
 
 
 def load_agencies(path: Path, desk: DeskOptions) -> DispatchRules:
@@ -140,7 +142,10 @@ def _unique(r: ConfigReader, section: str, key: str, values: tuple[str, ...]) ->
 
 def _sla(r: ConfigReader, desk: DeskOptions) -> dict[str, Sla]:
     targets = {}
+    _escalate_after(r)
     for category in r.sections.get("sla", {}):
+        if category == ESCALATE_AFTER:
+            continue
         if category != DEFAULT and category not in desk.incident_types:
             raise r.fail("sla", category, f"not a category of desk.conf ({', '.join(desk.incident_types)}) "
                                           f"nor {DEFAULT!r}")
@@ -150,16 +155,31 @@ def _sla(r: ConfigReader, desk: DeskOptions) -> dict[str, Sla]:
     return targets
 
 
+def load_escalate_after(path: Path) -> timedelta:
+    """[sla] escalate_after: how long after the agency's head is told of a missed deadline the
+    supervisor on duty is (checked with the rest by load_agencies)."""
+    return _escalate_after(ConfigReader(path))
+
+
+def _escalate_after(r: ConfigReader) -> timedelta:
+    raw = r.sections.get("sla", {}).get(ESCALATE_AFTER)
+    return DEFAULT_ESCALATE_AFTER if raw is None else _duration(r, ESCALATE_AFTER, raw)
+
+
+def _duration(r: ConfigReader, key: str, raw: str) -> timedelta:
+    found = DURATION.match(raw.strip())
+    if not found or int(found[1]) == 0:
+        raise r.fail("sla", key, f"{raw.strip()!r} is not a duration such as 30s, 5m or 2h")
+    return timedelta(**{UNITS[found[2]]: int(found[1])})
+
+
 def _targets(r: ConfigReader, category: str) -> Sla:
     stages: dict[str, timedelta] = {}
     for part in r.listing("sla", category, ""):
         stage, _, raw = part.partition(" ")
-        found = DURATION.match(raw.strip())
         if stage not in (ACCEPTED, PROCESSING) or stage in stages:
             raise r.fail("sla", category, f"{part!r}: give {ACCEPTED} <time>, {PROCESSING} <time>, once each")
-        if not found or int(found[1]) == 0:
-            raise r.fail("sla", category, f"{raw.strip()!r} is not a duration such as 30s, 5m or 2h")
-        stages[stage] = timedelta(**{UNITS[found[2]]: int(found[1])})
+        stages[stage] = _duration(r, category, raw)
     if set(stages) != {ACCEPTED, PROCESSING}:
         raise r.fail("sla", category, f"give both: {ACCEPTED} <time>, {PROCESSING} <time>")
     if stages[PROCESSING] < stages[ACCEPTED]:

@@ -28,10 +28,13 @@ from callengine.core.settings import ConsoleSettings, Settings, read_secret
 from callengine.db.callbacks import CallbackRepository
 from callengine.db.calls import CallRepository
 from callengine.db.database import Database
+from callengine.db.escalations import SlaRepository
 from callengine.db.migrator import Migrator
 from callengine.db.tickets import TicketRepository
 from callengine.desk.http import DeskApi, tile_origin
-from callengine.dispatch.config import load_agencies
+from callengine.dispatch.config import load_agencies, load_escalate_after
+from callengine.dispatch.sla import SlaBook, SlaWatcher, roster_supervisors
+from callengine.dispatch.sla_http import SlaApi
 from callengine.dispatch.wiring import stored_dispatch
 from callengine.tickets.desk import load_desk
 from callengine.tickets.http import TicketApi
@@ -147,17 +150,23 @@ class Console:
         options = load_desk(settings.desk_file)
         calls = CallRepository(db)
         dispatch = stored_dispatch(db, load_agencies(settings.agencies_file, options), clock)
+        sla_store, zone = SlaRepository(db), settings.timezone
+        sla = SlaApi(SlaBook(sla_store, clock, zone))
+        self.sla = SlaWatcher(sla_store, dispatch.rules, clock, roster_supervisors(settings.roster_file, zone),
+                              load_escalate_after(settings.agencies_file), zone)
+        timeline = sla.book.with_escalations(dispatch.dispatcher.timeline)
         tickets = TicketApi(TicketRepository(db), calls, clock, TicketDesk(db, options, clock), options,
-                            CallbackRepository(db), dispatch.dispatcher.timeline)
+                            CallbackRepository(db), timeline)
         self.link = EngineLink(f"http://{settings.web_host}:{settings.web_port}",
                                lambda: read_secret(settings, "engine_api"))
         desk = DeskApi(self.link, calls, TicketRepository(db), clock, settings.console, self.signed_in)
-        features = [*tickets.routes(), *desk.routes(), *dispatch.routes()]
+        features = [*tickets.routes(), *desk.routes(), *dispatch.routes(), *sla.routes()]
         self.app = make_console(settings, self.accounts, {"database": db.ping}, features)
         self.components = Components([
             Migrator(db), self.link,
             WebServer(self.app, settings.console.host, settings.console.port, on_stop=self.link.feed.close),
             Service("accounts upkeep", self.upkeep),
+            Service("sla watcher", lambda: self.sla.run(settings.console.sla_check_every)),
         ])
 
     async def signed_in(self, request: web.Request) -> bool:
