@@ -262,6 +262,7 @@ class AssignmentEventRow(Base):
     peer: Mapped[str | None] = mapped_column(String(64))
     device: Mapped[str | None] = mapped_column(String(200))         # the user agent, or the phone that answered
 
+
 class EscalationRow(Base):
     """A missed SLA deadline escalated (0013): level 1 to the agency's heads, level 2 to the
     supervisor on duty. Once per assignment, stage, level and deadline (a reopen re-arms the
@@ -295,3 +296,28 @@ class NotificationRow(Base):
     last_error: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class AttachmentRow(Base):
+    """Documentation sent with an assignment (0012): the client's name only as text, the file
+    under a generated name in runtime/attachments/, its sniffed type, size, SHA-256, and the
+    EXIF GPS position of a photo."""
+    __tablename__ = "attachments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    assignment_id: Mapped[int] = mapped_column(Integer, ForeignKey("assignments.id"), index=True)
+    ticket_id: Mapped[int] = mapped_column(Integer, ForeignKey("tickets.id"), index=True)
+    agency: Mapped[str] = mapped_column(String(20))
+    original_name: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(40))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    stored_name: Mapped[str] = mapped_column(String(64), unique=True)
+    thumbnail_name: Mapped[str | None] = mapped_column(String(64))
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    uploaded_by: Mapped[str] = mapped_column(String(80))
+    uploaded_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    peer: Mapped[str | None] = mapped_column(String(64))

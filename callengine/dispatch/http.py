@@ -11,8 +11,9 @@ from typing import TypeVar
 from aiohttp import hdrs, web
 
 from callengine.dispatch.model import STATUSES, Actor, DispatchError, DispatchRules
-from callengine.dispatch.service import DISPATCHERS, RESPONDER, Dispatcher
+from callengine.dispatch.service import DISPATCHERS, OPEN, RESPONDER, Dispatcher
 from callengine.web.errors import HttpError
+from callengine.web.pages import page
 from callengine.web.routes import Param, Route, json_body, peer, principal
 
 READERS = (*DISPATCHERS, "admin", RESPONDER)           # who lists assignments (a responder: their agency's)
@@ -55,8 +56,21 @@ class DispatchApi:
                                   "assigned": {a.agency: a.status for a in assigned}})
 
     async def assignments(self, request: web.Request) -> web.Response:
-        found = await answer(self.dispatcher.visible(actor(request), request.query.get("status") or None))
-        return web.json_response({"assignments": [a.to_json() for a in found]})
+        who, status = actor(request), request.query.get("status") or None
+        now = self.dispatcher.clock.now().isoformat()
+        if who.role == RESPONDER:       # their own agency's, each with what they need of its ticket
+            briefed = await answer(self.dispatcher.briefed(who, status))
+            return web.json_response({"now": now, "assignments": [{**a.to_json(), "ticket": ticket}
+                                                                  for a, ticket in briefed]})
+        found = await answer(self.dispatcher.visible(who, status))
+        return web.json_response({"now": now, "assignments": [a.to_json() for a in found]})
+
+    async def responder_page(self, request: web.Request) -> web.Response:
+        """The responder's phone page: their agency's open assignments (static/responder.js)."""
+        code = principal(request).user.agency or ""
+        agency = self.rules.agencies.get(code)
+        return page(request, "responder/responder.html", {"agency_code": code,
+                                                           "agency_name": agency.name if agency else code})
 
     async def change_status(self, request: web.Request) -> web.Response:
         raw = request.match_info["id"]
@@ -85,12 +99,16 @@ class DispatchApi:
                   "the agencies the rules propose for the ticket, and those it is dispatched to already",
                   tags=("dispatch",)),
             Route("GET", "/api/v1/assignments", self.assignments, READERS, "assignments.list",
-                  "assignments, newest first (a responder: their agency's only)",
-                  query=(Param("status", ", ".join(STATUSES)),), tags=("dispatch",)),
+                  "assignments, newest first (a responder: their agency's only, each with its ticket's "
+                  "category, incident type, description, address, location and callback number)",
+                  query=(Param("status", ", ".join(STATUSES) + f", or {OPEN} (the first three)"),),
+                  tags=("dispatch",)),
             Route("POST", "/api/v1/assignments/{id}/status", self.change_status, MOVERS, "assignments.status",
                   "move an assignment: diterima, diproses, selesai, ditolak (with a reason); diteruskan "
                   "reopens it (supervisor, call taker; with a reason)", audit="service", body=change,
                   tags=("dispatch",)),
+            Route("GET", "/responder", self.responder_page, (RESPONDER,), "responder",
+                  "the responder's phone page: their agency's open assignments", tags=("dispatch",)),
             Route("GET", "/api/v1/agencies", self.agencies, DIRECTORY, "agencies.list",
                   "the agencies of config/agencies.conf", tags=("dispatch",)),
         ]

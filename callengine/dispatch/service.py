@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from callengine.accounts.model import AuditEntry
 from callengine.core.clock import Clock
-from callengine.dispatch.model import (ACCEPTED, DONE, PROCESSING, REFUSED, STATUSES, Actor, Assignment,
+from callengine.dispatch.model import (ACCEPTED, DONE, FORWARDED, PROCESSING, REFUSED, STATUSES, Actor, Assignment,
                                        AssignmentEvent, BadRequest, Conflict, DispatchError, DispatchRules,
                                        NotFound, clean_note, forwarded, moved, ticket_status)
 from callengine.tickets.model import Ticket
@@ -27,6 +27,11 @@ DISPATCHERS = ("calltaker", "supervisor")         # dispatch, reopen, and record
 RESPONDER = "responder"                           # moves only their own agency's assignments forward
 RESPONDER_MOVES = (ACCEPTED, PROCESSING, DONE, REFUSED)
 MAX_AGENCIES = 20
+OPEN = "open"                                     # a filter: diteruskan, diterima and diproses together
+OPEN_STATUSES = (FORWARDED, ACCEPTED, PROCESSING)
+# what a responder is told of the ticket they are sent to: where, what, and whom to call back
+TICKET_BRIEF = ("number", "category", "incident_type", "description", "address", "kelurahan", "kecamatan", "lat",
+                "lon", "callback_number", "caller", "caller_name", "victims", "priority", "created_at")
 
 
 class NotAllowed(DispatchError):
@@ -124,12 +129,29 @@ class Dispatcher:
         return changed
 
     async def visible(self, actor: Actor, status: str | None = None) -> list[Assignment]:
-        """The assignments `actor` may see, newest first: a responder's agency's, or all."""
+        """The assignments `actor` may see, newest first: a responder's agency's, or all; `open`:
+        those not yet selesai or ditolak."""
+        if status == OPEN:
+            found = [a for s in OPEN_STATUSES for a in await self.visible(actor, s)]
+            return sorted(found, key=lambda a: a.id, reverse=True)
         if status is not None and status not in STATUSES:
-            raise BadRequest(f"status: one of {', '.join(STATUSES)}")
+            raise BadRequest(f"status: one of {', '.join(STATUSES)}, or {OPEN}")
         if actor.role == RESPONDER:
             return await self.stores.assignments.find(status, actor.agency or "-") if actor.agency else []
         return await self.stores.assignments.find(status)
+
+    async def briefed(self, actor: Actor, status: str | None = None) -> list[tuple[Assignment, dict[str, Any]]]:
+        """A responder's own agency's assignments (as `visible`), each with what they need of its
+        ticket (TICKET_BRIEF): the responder's page reads no ticket API, and sees no other agency's."""
+        if actor.role != RESPONDER or not actor.agency:
+            raise NotAllowed("the ticket's brief is for an agency's responder")
+        found = [a for a in await self.visible(actor, status) if a.agency == actor.agency]
+        briefs: dict[str, dict[str, Any]] = {}
+        for number in dict.fromkeys(a.ticket_number for a in found):
+            ticket = await self.stores.tickets.by_number(number)
+            data = ticket.to_json() if ticket else {"number": number}
+            briefs[number] = {k: data.get(k) for k in TICKET_BRIEF}
+        return [(a, briefs[a.ticket_number]) for a in found]
 
     async def timeline(self, ticket_id: int) -> list[dict[str, Any]]:
         """A ticket's assignments, each with its events in order (for the ticket's JSON)."""

@@ -22,6 +22,7 @@ from aiohttp import web
 from callengine.accounts import http as accounts_http
 from callengine.accounts.service import Accounts
 from callengine.accounts.wiring import stored_accounts
+from callengine.attachments.wiring import stored_attachments
 from callengine.core.clock import Clock, SystemClock
 from callengine.core.component import Components, Service, run_until_signal
 from callengine.core.settings import ConsoleSettings, Settings, read_secret
@@ -150,17 +151,19 @@ class Console:
         options = load_desk(settings.desk_file)
         calls = CallRepository(db)
         dispatch = stored_dispatch(db, load_agencies(settings.agencies_file, options), clock)
+        attachments = stored_attachments(db, settings.runtime_dir, clock)
         sla_store, zone = SlaRepository(db), settings.timezone
         sla = SlaApi(SlaBook(sla_store, clock, zone))
         self.sla = SlaWatcher(sla_store, dispatch.rules, clock, roster_supervisors(settings.roster_file, zone),
                               load_escalate_after(settings.agencies_file), zone)
-        timeline = sla.book.with_escalations(dispatch.dispatcher.timeline)
+        timeline = sla.book.with_escalations(attachments.attachments.timeline(dispatch.dispatcher.timeline))
         tickets = TicketApi(TicketRepository(db), calls, clock, TicketDesk(db, options, clock), options,
                             CallbackRepository(db), timeline)
         self.link = EngineLink(f"http://{settings.web_host}:{settings.web_port}",
                                lambda: read_secret(settings, "engine_api"))
         desk = DeskApi(self.link, calls, TicketRepository(db), clock, settings.console, self.signed_in)
-        features = [*tickets.routes(), *desk.routes(), *dispatch.routes(), *sla.routes()]
+        features = [*tickets.routes(), *desk.routes(), *dispatch.routes(), *attachments.routes(),
+                    *sla.routes()]
         self.app = make_console(settings, self.accounts, {"database": db.ping}, features)
         self.components = Components([
             Migrator(db), self.link,

@@ -1,0 +1,1 @@
+"""Documentation sent back with an assignment: photos and PDF documents."""
