@@ -142,9 +142,12 @@ def test_a_refusal_needs_its_reason(browser, centre: ConsoleLab) -> None:  # typ
 
     browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
                             {"width": 360, "height": 740, "deviceScaleFactor": 1, "mobile": True})
+    from selenium.webdriver.support import expected_conditions as shown
+
     log_in(browser, centre.url, "pdam1", PASSWORD)
-    browser.get(f"{centre.url}/responder")
     wait = WebDriverWait(browser, 10)
+    wait.until(shown.url_to_be(f"{centre.url}/"))          # logged in before going on
+    browser.get(f"{centre.url}/responder")
     card = wait.until(lambda b: b.find_element(By.CSS_SELECTOR, "article.job"))
     number = card.find_element(By.CSS_SELECTOR, ".job-number").text
     card.find_element(By.CSS_SELECTOR, ".refuse summary").click()
