@@ -13,6 +13,7 @@ from typing import Any
 
 from callengine.audio.processing import RecordingProcessor
 from callengine.calls.callback import CALLBACK_EVENTS, Callbacks
+from callengine.calls.dutyphone import DUTYPHONE_EVENTS, DutyPhones, voice_settings
 from callengine.calls.events import CALL_EVENTS
 from callengine.calls.live import LiveCalls
 from callengine.audio.prompts import durations
@@ -76,7 +77,7 @@ class Engine:
         self.tracker = CallTracker(self.intake, clock, publish=bus.publish)
         self.ami = AmiClient(s.ami_host, s.ami_port, s.ami_user, secrets["ami"], on_event=self.on_ami_event,
                              on_connected=self.on_ami_connected,
-                             events=KEPT_EVENTS | WAKING_EVENTS | CALLBACK_EVENTS)
+                             events=KEPT_EVENTS | WAKING_EVENTS | CALLBACK_EVENTS | DUTYPHONE_EVENTS)
         self.recovery = CallRecovery(
             self.tracker, s.runtime_dir / "log" / "cel-custom" / "Master.csv", s.recordings_dir,
             list_channels=self.list_channels, connected=self.ami.connected, known=calls.known_linkedids,
@@ -103,9 +104,11 @@ class Engine:
         queues = AmiQueues(self.ami)
         self.callbacks = Callbacks(lambda action: self.ami.action(action), roster, CallbackRepository(db),
                                    self.recovery.cel_rows, clock, s.recordings_dir)
+        self.dutyphones = DutyPhones(lambda action: self.ami.action(action), feed.publish, clock,
+                                     s.runtime_dir / "voice", voice_settings(s.agencies_file))
         live = LiveApi(secrets["engine_api"], feed, self.live_calls,
                        lambda: self.queue_status(queues, roster), self.callbacks,
-                       Pauses(s.queue, s.pause_reasons, roster, queues, PauseRepository(db), clock))
+                       Pauses(s.queue, s.pause_reasons, roster, queues, PauseRepository(db), clock), self.dutyphones)
         app = make_app({"ami": self.ami_ok, "fastagi": self.fastagi_ok, "database": db.ping}, self.location.aml,
                        AmlAccess(s.aml_token or secrets["aml"], s.aml_allow))
         add_live_routes(app, live)
@@ -122,6 +125,7 @@ class Engine:
         await self.tracker.on_event(event)
         await self.shifts.on_event(event)
         await self.callbacks.on_event(event)
+        await self.dutyphones.on_event(event)
 
     async def on_ami_connected(self) -> None:
         """Bring the queue back in step with the roster; take on every live call and rebuild

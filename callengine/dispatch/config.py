@@ -5,6 +5,7 @@ the SLA targets, checked against the desk's categories, incident types and gazet
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import time, timedelta
 from pathlib import Path
 
@@ -24,6 +25,25 @@ ALL = "all"          # in [rules <category>]: any incident type of the category
 DEFAULT = "default"  # in [sla]: any other category
 ESCALATE_AFTER = "escalate_after"   # in [sla]: from the agency's head to the supervisor on duty
 DEFAULT_ESCALATE_AFTER = timedelta(minutes=2)
+NOTIFY = "notify"    # [notify]: how agencies are told of a dispatch (the duty phone's voice call)
+NOTIFY_KEYS = ("voice", "voice_retries", "voice_retry_after", "voice_ring", "voice_dial")
+# the Originate channel of a duty-phone call: {number} is the national form (0541…). Through a
+# PJSIP endpoint (the trunk, a GSM gateway), or a PJSIP endpoint toward an explicit SIP URI
+VOICE_DIAL = re.compile(r"^PJSIP/(\{number\}@[A-Za-z0-9_-]{1,40}"
+                        r"|[A-Za-z0-9_-]{1,40}/sip:\{number\}@[A-Za-z0-9.-]{1,100}(:[0-9]{1,5})?)$")
+
+
+@dataclass(frozen=True)
+class VoiceSettings:
+    """[notify] voice_*: the call to each agency's duty phones when a ticket is dispatched."""
+    enabled: bool = True
+    retries: int = 2                              # rounds after the first, when no phone accepted
+    retry_after: timedelta = timedelta(seconds=60)
+    ring: timedelta = timedelta(seconds=30)       # how long a duty phone rings before it is no answer
+    dial: str = "PJSIP/{number}@trunk"
+
+    def channel(self, national: str) -> str:
+        return self.dial.replace("{number}", national)
 
 
 def load_agencies(path: Path, desk: DeskOptions) -> DispatchRules:
@@ -40,16 +60,48 @@ def load_agencies(path: Path, desk: DeskOptions) -> DispatchRules:
             rules[name.strip()] = {}
         elif kind == "kecamatan" and name.strip():
             posts[name.strip()] = {}
-        elif section != "sla":
+        elif section not in ("sla", NOTIFY):
             raise ConfigError(f"{path}: [{section}] is not an agency code (capitals, e.g. DAMKAR), "
-                              "[rules <category>], [kecamatan <name>] or [sla]")
+                              "[rules <category>], [kecamatan <name>], [sla] or [notify]")
     if not agencies:
         raise ConfigError(f"{path}: no agency: add a section such as [DAMKAR]")
     for category in rules:
         rules[category] = _rules(r, category, desk, agencies)
     for kecamatan in posts:
         posts[kecamatan] = _posts(r, kecamatan, desk, agencies)
+    _voice(r)
     return DispatchRules(agencies, rules, posts, _sla(r, desk))
+
+
+def load_voice(path: Path) -> VoiceSettings:
+    """[notify] voice_*: read by the console (rounds, pauses) and the engine (ring, dial)."""
+    return _voice(ConfigReader(path))
+
+
+def _voice(r: ConfigReader) -> VoiceSettings:
+    section = r.sections.get(NOTIFY, {})
+    unknown = sorted(set(section) - set(NOTIFY_KEYS))
+    if unknown:
+        raise r.fail(NOTIFY, unknown[0], f"not a setting of [notify] ({', '.join(NOTIFY_KEYS)})")
+    if not section:
+        return VoiceSettings()
+    dial = r.text(NOTIFY, "voice_dial", VoiceSettings.dial)
+    if not VOICE_DIAL.match(dial):
+        raise r.fail(NOTIFY, "voice_dial", f"{dial!r}: PJSIP/{{number}}@<endpoint> or "
+                                           "PJSIP/<endpoint>/sip:{number}@<host>[:<port>]")
+    return VoiceSettings(
+        enabled=r.choice(NOTIFY, "voice", "yes", ("yes", "no")) == "yes",
+        retries=r.integer(NOTIFY, "voice_retries", 2, low=0, high=10),
+        retry_after=_notify_duration(r, "voice_retry_after", "60s"),
+        ring=_notify_duration(r, "voice_ring", "30s"), dial=dial)
+
+
+def _notify_duration(r: ConfigReader, key: str, default: str) -> timedelta:
+    raw = r.text(NOTIFY, key, default)
+    found = DURATION.match(raw.strip())
+    if not found or int(found[1]) == 0:
+        raise r.fail(NOTIFY, key, f"{raw.strip()!r} is not a duration such as 30s, 5m or 2h")
+    return timedelta(**{UNITS[found[2]]: int(found[1])})
 
 
 def _no_duplicate_sections(path: Path) -> None:

@@ -9,6 +9,7 @@ plain fakes in the unit tests.
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from callengine.dispatch.model import (ACCEPTED, DONE, FORWARDED, PROCESSING, RE
                                        NotFound, clean_note, forwarded, moved, ticket_status)
 from callengine.tickets.model import Ticket
 
+log = logging.getLogger(__name__)
 Tx = Any                                          # a store's unit of work, opaque here
 DISPATCHERS = ("calltaker", "supervisor")         # dispatch, reopen, and record any agency's move for it
 RESPONDER = "responder"                           # moves only their own agency's assignments forward
@@ -68,6 +70,9 @@ class DispatchStores:
 class Dispatcher:
     def __init__(self, stores: DispatchStores, rules: DispatchRules, clock: Clock) -> None:
         self.stores, self.rules, self.clock = stores, rules, clock
+        # told of each dispatch once it committed (the duty phones' calls start there); it must
+        # return at once, and its failure never undoes nor delays the dispatch
+        self.on_dispatched: Callable[[Ticket, list[Assignment]], None] | None = None
 
     async def proposal(self, number: str) -> tuple[tuple[str, ...], list[Assignment]]:
         """The agencies the rules propose for the ticket, and the assignments it has already."""
@@ -99,6 +104,11 @@ class Dispatcher:
             await self.stores.audit.add(AuditEntry(now, actor.name, "dispatch.send", number, {
                 "agencies": list(codes), "assignments": [a.id for a in made], "ticket_status": status,
                 "device": actor.device}, actor.peer), tx)
+        if self.on_dispatched is not None:
+            try:
+                self.on_dispatched(ticket, made)
+            except Exception:  # a notification's trouble is its own: the dispatch stands
+                log.exception("dispatch notifications not started", extra={"ticket": number})
         return made
 
     async def change(self, assignment_id: int, status: object, note: object, actor: Actor) -> Assignment:

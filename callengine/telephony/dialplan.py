@@ -27,3 +27,14 @@ def encode_notes(notes: dict[str, str]) -> str:
 
 def decode_notes(text: str) -> dict[str, str]:
     return dict(parse_qsl(text, keep_blank_values=True))
+
+# The duty phone's voice call ([dutyphone]): variables the engine sets on the Originate, and the
+# user event (AMI and CEL) with the result: accepted (1 pressed) or no-digit.
+DUTYPHONE_CONTEXT = "dutyphone"
+DUTYPHONE_OUT_CONTEXT = "dutyphone-out"  # the Local channel's other half: Dial(CE_DUTY_DIAL, CE_DUTY_RING)
+DUTYPHONE_CALL = "CE_DUTY_CALL"          # the engine's id of the call, in every user event
+DUTYPHONE_DIAL = "CE_DUTY_DIAL"          # the duty phone's channel ([notify] voice_dial)
+DUTYPHONE_RING = "CE_DUTY_RING"          # seconds it rings
+DUTYPHONE_PROMPT = "CE_DUTY_PROMPT"      # the spoken message, an absolute path without .wav
+DUTYPHONE_CONFIRM = "CE_DUTY_CONFIRM"    # played after 1 was pressed (may be empty)
+DUTYPHONE_EVENT = "CallEngineDutyPhone"  # AMI UserEvent (Call:, Result:, Plays: / DialStatus:), CEL

@@ -33,9 +33,10 @@ from callengine.db.escalations import SlaRepository
 from callengine.db.migrator import Migrator
 from callengine.db.tickets import TicketRepository
 from callengine.desk.http import DeskApi, tile_origin
-from callengine.dispatch.config import load_agencies, load_escalate_after
+from callengine.dispatch.config import load_agencies, load_escalate_after, load_voice
 from callengine.dispatch.sla import SlaBook, SlaWatcher, roster_supervisors
 from callengine.dispatch.sla_http import SlaApi
+from callengine.dispatch.voice import DispatcherAssignments, SpokenMessages, StoredDeliveryLog, VoiceNotifier
 from callengine.dispatch.wiring import stored_dispatch
 from callengine.tickets.desk import load_desk
 from callengine.tickets.http import TicketApi
@@ -161,6 +162,10 @@ class Console:
                             CallbackRepository(db), timeline)
         self.link = EngineLink(f"http://{settings.web_host}:{settings.web_port}",
                                lambda: read_secret(settings, "engine_api"))
+        self.voice = VoiceNotifier(load_voice(settings.agencies_file), dispatch.rules, settings.city,
+                                   SpokenMessages(settings.runtime_dir / "voice"), self.link.command, self.link.feed,
+                                   DispatcherAssignments(dispatch.dispatcher), StoredDeliveryLog(db), clock)
+        dispatch.dispatcher.on_dispatched = self.voice.on_dispatched
         desk = DeskApi(self.link, calls, TicketRepository(db), clock, settings.console, self.signed_in)
         features = [*tickets.routes(), *desk.routes(), *dispatch.routes(), *attachments.routes(),
                     *sla.routes()]
@@ -170,6 +175,7 @@ class Console:
             WebServer(self.app, settings.console.host, settings.console.port, on_stop=self.link.feed.close),
             Service("accounts upkeep", self.upkeep),
             Service("sla watcher", lambda: self.sla.run(settings.console.sla_check_every)),
+            Service("duty phones", self.voice.run),
         ])
 
     async def signed_in(self, request: web.Request) -> bool:

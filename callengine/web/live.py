@@ -9,6 +9,9 @@
 - `POST /api/live/callback` {account, number, by, linkedid?}: ring the call taker, then the citizen
   (of the missed call `linkedid`); the call-back is stored and its outcome follows.
 - `POST /api/live/pause` {account, paused, reason, by}: pause or unpause a call taker.
+- `POST /api/live/notify` {assignment_id, agency, phone, ticket, prompt, confirm?}: call an agency's
+  duty phone and play the spoken message (`prompt`: a WAV of runtime/voice/ by name); the stream
+  then carries `dispatch.phone_accepted` (1 pressed) and `dispatch.phone_result` (the call's end).
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ from typing import Any
 from aiohttp import web
 
 from callengine.calls.callback import CallbackError, Callbacks, CallbackUnavailable
+from callengine.calls.dutyphone import DutyPhoneError, DutyPhones, PhoneAccepted, PhoneResult
 from callengine.calls.events import (CALL_EVENTS, CallAnswered, CallEnded, CallLocated, CallOffered, CallQueued,
                                     CallStarted, IvrDone)
 from callengine.calls.live import LiveCalls
@@ -38,6 +42,7 @@ EVENT_NAMES: dict[type, str] = {
     CallStarted: "call.started", IvrDone: "call.ivr_done", CallQueued: "call.queued", CallOffered: "call.offered",
     CallAnswered: "call.answered", CallLocated: "call.located", CallEnded: "call.ended", MemberChanged: "queue.member",
     SupervisorAlert: "queue.alert", TicketOpened: "call.stored",
+    PhoneAccepted: "dispatch.phone_accepted", PhoneResult: "dispatch.phone_result",
 }
 # call events reach the stream through LiveCalls; these straight from the bus
 QUEUE_EVENTS = (MemberChanged, SupervisorAlert, TicketOpened)
@@ -52,6 +57,7 @@ class LiveApi:
     queue_status: QueueStatus
     callbacks: Callbacks
     pauses: Pauses
+    dutyphones: DutyPhones | None = None
 
 
 def event_json(event: object) -> dict[str, Any]:
@@ -82,6 +88,7 @@ def add_live_routes(app: web.Application, api: LiveApi) -> None:
     app.router.add_get("/api/live/snapshot", _guarded(_snapshot))
     app.router.add_post("/api/live/callback", _guarded(_callback))
     app.router.add_post("/api/live/pause", _guarded(_pause))
+    app.router.add_post("/api/live/notify", _guarded(_notify))
 
 
 Handler = Callable[[web.Request, LiveApi], Awaitable[web.StreamResponse]]
@@ -157,6 +164,18 @@ async def _pause(request: web.Request, api: LiveApi) -> web.StreamResponse:
     except (PauseError, ValueError) as exc:
         return _error(400, "pause_refused", str(exc))
     return web.json_response({"status": "paused" if paused else "ready"})
+
+
+async def _notify(request: web.Request, api: LiveApi) -> web.StreamResponse:
+    body = await _json(request)
+    if api.dutyphones is None:
+        return _error(503, "notify_unavailable", "this engine does not call duty phones")
+    try:
+        call = await api.dutyphones.call(body.get("assignment_id"), body.get("agency"), body.get("phone"),
+                                         body.get("ticket"), body.get("prompt"), body.get("confirm"))
+    except DutyPhoneError as exc:
+        return _error(400, "notify_refused", str(exc))
+    return web.json_response({"status": "calling", "call_id": call.id, "phone": call.phone})
 
 
 async def _json(request: web.Request) -> dict[str, Any]:
