@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, fields
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, insert, or_, select
+from sqlalchemy import ColumnElement, and_, insert, or_, select, update
 
 from callengine.accounts.model import AuditEntry
 from callengine.db.assignments import AssignmentRepository
@@ -87,3 +88,32 @@ class SlaRepository(AssignmentRepository):
         async with self.db.connect() as c:
             return [Escalation(**{**row, "notified": tuple(row["notified"] or ())})
                     for row in (await c.execute(query)).mappings()]
+
+
+class DeliveryLog:
+    """One channel's rows of the delivery log (`notifications`) outside an escalation: the
+    duty-phone calls of a dispatch (channel voice), one row per phone, updated per attempt."""
+
+    def __init__(self, db: Database, channel: str) -> None:
+        self.db = db
+        self.channel = channel
+
+    async def open(self, assignment_id: int, notification: Notification) -> int:
+        statement = insert(NotificationRow).values(assignment_id=assignment_id, escalation_id=None,
+                                                   **asdict(notification)).returning(NotificationRow.id)
+        async with self.db.begin() as c:
+            return int((await c.execute(statement)).scalar_one())
+
+    async def update(self, row_id: int, status: str, attempts: int, last_error: str | None,
+                     sent_at: datetime | None) -> None:
+        async with self.db.begin() as c:
+            await c.execute(update(NotificationRow).where(NotificationRow.id == row_id).values(
+                status=status, attempts=attempts, last_error=(last_error or None) and last_error[:500],
+                sent_at=sent_at))
+
+    async def of_assignment(self, assignment_id: int) -> list[dict[str, Any]]:
+        query = (select(*NotificationRow.__table__.columns)
+                 .where(NotificationRow.assignment_id == assignment_id, NotificationRow.channel == self.channel)
+                 .order_by(NotificationRow.id))
+        async with self.db.connect() as c:
+            return [dict(row) for row in (await c.execute(query)).mappings()]

@@ -27,7 +27,7 @@ import os
 import re
 import tempfile
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
@@ -326,41 +326,3 @@ class VoiceNotifier:
             if stopped:
                 delivery.last_error = "; ".join(filter(None, (delivery.last_error, stopped)))
             await self._update(delivery, FAILED, None)
-
-
-class StoredDeliveryLog:
-    """The voice rows of the delivery log (`notifications`, migration 0013) on the database.
-    It belongs with db/escalations.py's repository; kept here while that module is not this
-    change's to edit, and the only part of this module that speaks SQL."""
-
-    def __init__(self, db: Any) -> None:
-        self.db = db
-
-    async def open(self, assignment_id: int, notification: Notification) -> int:
-        from sqlalchemy import insert
-
-        from callengine.db.models import NotificationRow
-        statement = insert(NotificationRow).values(assignment_id=assignment_id, escalation_id=None,
-                                                   **asdict(notification)).returning(NotificationRow.id)
-        async with self.db.begin() as c:
-            return int((await c.execute(statement)).scalar_one())
-
-    async def update(self, row_id: int, status: str, attempts: int, last_error: str | None,
-                     sent_at: datetime | None) -> None:
-        from sqlalchemy import update
-
-        from callengine.db.models import NotificationRow
-        async with self.db.begin() as c:
-            await c.execute(update(NotificationRow).where(NotificationRow.id == row_id).values(
-                status=status, attempts=attempts, last_error=(last_error or None) and last_error[:500],
-                sent_at=sent_at))
-
-    async def of_assignment(self, assignment_id: int) -> list[dict[str, Any]]:
-        from sqlalchemy import select
-
-        from callengine.db.models import NotificationRow
-        query = (select(*NotificationRow.__table__.columns)
-                 .where(NotificationRow.assignment_id == assignment_id, NotificationRow.channel == CHANNEL)
-                 .order_by(NotificationRow.id))
-        async with self.db.connect() as c:
-            return [dict(row) for row in (await c.execute(query)).mappings()]

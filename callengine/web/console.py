@@ -29,14 +29,14 @@ from callengine.core.settings import ConsoleSettings, Settings, read_secret
 from callengine.db.callbacks import CallbackRepository
 from callengine.db.calls import CallRepository
 from callengine.db.database import Database
-from callengine.db.escalations import SlaRepository
+from callengine.db.escalations import DeliveryLog, SlaRepository
 from callengine.db.migrator import Migrator
 from callengine.db.tickets import TicketRepository
 from callengine.desk.http import DeskApi, tile_origin
 from callengine.dispatch.config import load_agencies, load_escalate_after, load_voice
 from callengine.dispatch.sla import SlaBook, SlaWatcher, roster_supervisors
 from callengine.dispatch.sla_http import SlaApi
-from callengine.dispatch.voice import DispatcherAssignments, SpokenMessages, StoredDeliveryLog, VoiceNotifier
+from callengine.dispatch.voice import CHANNEL as VOICE, DispatcherAssignments, SpokenMessages, VoiceNotifier
 from callengine.dispatch.wiring import stored_dispatch
 from callengine.tickets.desk import load_desk
 from callengine.tickets.http import TicketApi
@@ -164,7 +164,7 @@ class Console:
                                lambda: read_secret(settings, "engine_api"))
         self.voice = VoiceNotifier(load_voice(settings.agencies_file), dispatch.rules, settings.city,
                                    SpokenMessages(settings.runtime_dir / "voice"), self.link.command, self.link.feed,
-                                   DispatcherAssignments(dispatch.dispatcher), StoredDeliveryLog(db), clock)
+                                   DispatcherAssignments(dispatch.dispatcher), DeliveryLog(db, VOICE), clock)
         dispatch.dispatcher.on_dispatched = self.voice.on_dispatched
         desk = DeskApi(self.link, calls, TicketRepository(db), clock, settings.console, self.signed_in)
         features = [*tickets.routes(), *desk.routes(), *dispatch.routes(), *attachments.routes(),
