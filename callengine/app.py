@@ -22,7 +22,6 @@ from callengine.calls.tracker import KEPT_EVENTS, CallTracker
 from callengine.core.bus import EventBus
 from callengine.core.clock import Clock, SystemClock
 from callengine.core.component import Components, Service
-from callengine.core.fanout import Fanout
 from callengine.core.settings import Settings, load_secrets
 from callengine.db.alerts import AlertRepository, PauseRepository
 from callengine.db.aml import AmlRepository
@@ -51,7 +50,7 @@ from callengine.tickets.model import TicketNumbers
 from callengine.tickets.opener import FOLLOWED, TicketOpener
 from callengine.tickets.webhooks import WebhookSink
 from callengine.tickets.writer import RecordWriter, Spool
-from callengine.web.live import QUEUE_EVENTS, LiveApi, add_live_routes
+from callengine.web.live import QUEUE_EVENTS, LiveApi, LiveFeed, add_live_routes
 from callengine.web.server import AmlAccess, WebServer, make_app
 
 log = logging.getLogger(__name__)
@@ -95,8 +94,9 @@ class Engine:
         bus.subscribe(FOLLOWED, TicketOpener(self.writer.records).on_event, name="ticket opener")
         bus.subscribe(TicketOpened, recordings.on_ticket_opened)
         bus.subscribe(TicketOpened, webhooks.on_ticket_opened)
-        feed = Fanout()
-        self.live_calls = LiveCalls(changed=feed.publish)
+        self.live_calls = LiveCalls()
+        feed = LiveFeed(self.live_calls)
+        self.live_calls.changed = feed.publish
         bus.subscribe(CALL_EVENTS, self.live_calls.on_event)
         bus.subscribe(LIVE_LOCATOR_EVENTS, self.location.live.on_event, name="live locator")
         bus.subscribe(QUEUE_EVENTS, feed.publish)

@@ -8,7 +8,6 @@ user's name): every taker may see the floor's calls; a pop is for the one whose 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -61,7 +60,7 @@ class DeskApi:
                                                "X-Accel-Buffering": "no"})
         try:
             await response.prepare(request)
-            await response.write(_sse(LiveEvent("snapshot", self.link.snapshot())))
+            await response.write(LiveEvent("snapshot", self.link.snapshot()).frame)
             while True:
                 try:
                     event = await asyncio.wait_for(queue.get(), HEARTBEAT_S)
@@ -73,7 +72,7 @@ class DeskApi:
                 if event is None:               # too far behind, or the console stops: the browser reconnects
                     break
                 assert isinstance(event, LiveEvent)
-                await response.write(_sse(event))
+                await response.write(event.frame)
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         finally:
@@ -132,6 +131,3 @@ def tile_origin(tiles: str) -> str | None:
     parts = urlsplit(tiles)
     return f"{parts.scheme}://{parts.netloc.replace('{s}', '*')}"      # {s}.tile.… : any subdomain
 
-
-def _sse(event: LiveEvent) -> bytes:
-    return f"event: {event.name}\ndata: {json.dumps(event.data, ensure_ascii=False, default=str)}\n\n".encode()

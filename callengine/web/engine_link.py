@@ -12,6 +12,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import aiohttp
@@ -28,6 +29,11 @@ LINK_STATE = "link"                     # the event the link itself publishes: {
 class LiveEvent:
     name: str                # call.offered, queue.member, snapshot, link …
     data: dict[str, Any]
+
+    @cached_property
+    def frame(self) -> bytes:
+        """The event as one Server-Sent Event, encoded once for every browser that hears it."""
+        return f"event: {self.name}\ndata: {json.dumps(self.data, ensure_ascii=False, default=str)}\n\n".encode()
 
 
 class EngineError(Exception):

@@ -49,10 +49,31 @@ QUEUE_EVENTS = (MemberChanged, SupervisorAlert, TicketOpened)
 QueueStatus = Callable[[], Awaitable[dict[str, Any]]]
 
 
+class LiveFeed:
+    """The live events, each encoded once as it happens (with its call as that event left it)
+    and the same bytes fanned out to every listener: a listener costs a copy, not an encoding."""
+
+    def __init__(self, calls: LiveCalls) -> None:
+        self.calls = calls
+        self.fanout = Fanout()
+
+    async def publish(self, event: object) -> None:
+        await self.fanout.publish(_sse(EVENT_NAMES[type(event)], _with_call(event, self.calls)))
+
+    def listen(self) -> asyncio.Queue[object | None]:
+        return self.fanout.listen()
+
+    def leave(self, queue: asyncio.Queue[object | None]) -> None:
+        self.fanout.leave(queue)
+
+    def close(self) -> None:
+        self.fanout.close()
+
+
 @dataclass
 class LiveApi:
     secret: str
-    feed: Fanout
+    feed: LiveFeed
     calls: LiveCalls
     queue_status: QueueStatus
     callbacks: Callbacks
@@ -132,7 +153,8 @@ async def _events(request: web.Request, api: LiveApi) -> web.StreamResponse:
                 continue
             if event is None:     # cut off (too far behind) or the engine stops
                 break
-            await response.write(_sse(EVENT_NAMES[type(event)], _with_call(event, api.calls)))
+            assert isinstance(event, bytes)
+            await response.write(event)
         return response
     except ConnectionResetError:
         return web.Response(status=499)
