@@ -14,7 +14,8 @@ from callengine.db.audit import AuditRepository
 from callengine.db.database import Database
 from callengine.db.models import AssignmentRow, EscalationRow, NotificationRow, TicketRow
 from callengine.dispatch.model import ACCEPTED, FORWARDED, Assignment
-from callengine.dispatch.sla import Escalation, Notification
+from callengine.dispatch.sla import PENDING, Escalation, Notification
+from callengine.notify.outbox import Outgoing, OutboxRow
 
 _ESCALATION_COLUMNS = (EscalationRow.id, EscalationRow.assignment_id, EscalationRow.stage, EscalationRow.level,
                        EscalationRow.deadline, EscalationRow.raised_at, EscalationRow.delay_s, EscalationRow.notified,
@@ -117,3 +118,30 @@ class DeliveryLog:
                  .order_by(NotificationRow.id))
         async with self.db.connect() as c:
             return [dict(row) for row in (await c.execute(query)).mappings()]
+
+
+class OutboxRepository(DeliveryLog):
+    """The delivery log as the outbox's queue (notify/outbox.py): the written channels' rows,
+    added pending in one transaction, read back oldest first per channel, updated per try."""
+
+    def __init__(self, db: Database) -> None:
+        super().__init__(db, "")
+
+    async def add(self, rows: list[Outgoing]) -> list[int]:
+        statement = insert(NotificationRow).returning(NotificationRow.id)
+        ids = []
+        async with self.db.begin() as c:
+            for row in rows:
+                values = {**asdict(row.notification), "assignment_id": row.assignment_id,
+                          "escalation_id": row.escalation_id}
+                ids.append(int((await c.execute(statement.values(**values))).scalar_one()))
+        return ids
+
+    async def pending(self, channel: str, limit: int) -> list[OutboxRow]:
+        query = (select(NotificationRow.id, NotificationRow.channel, NotificationRow.recipient,
+                        NotificationRow.subject, NotificationRow.body, NotificationRow.attempts,
+                        NotificationRow.assignment_id, NotificationRow.escalation_id)
+                 .where(NotificationRow.channel == channel, NotificationRow.status == PENDING)
+                 .order_by(NotificationRow.id).limit(limit))
+        async with self.db.connect() as c:
+            return [OutboxRow(**{**row, "attempts": row["attempts"] or 0}) for row in (await c.execute(query)).mappings()]

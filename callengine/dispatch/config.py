@@ -13,6 +13,7 @@ from callengine.accounts.model import AGENCY
 from callengine.calls.numbers import to_e164
 from callengine.core.conf import ConfigError, ConfigReader
 from callengine.dispatch.model import ACCEPTED, PROCESSING, Agency, DispatchRules, Sla
+from callengine.notify.contacts import ContactError, parse_heads
 from callengine.tickets.desk import DeskOptions
 
 KIND = re.compile(r"^[a-z_]{2,30}$")
@@ -26,7 +27,12 @@ DEFAULT = "default"  # in [sla]: any other category
 ESCALATE_AFTER = "escalate_after"   # in [sla]: from the agency's head to the supervisor on duty
 DEFAULT_ESCALATE_AFTER = timedelta(minutes=2)
 NOTIFY = "notify"    # [notify]: how agencies are told of a dispatch (the duty phone's voice call)
-NOTIFY_KEYS = ("voice", "voice_retries", "voice_retry_after", "voice_ring", "voice_dial")
+VOICE_KEYS = ("voice", "voice_retries", "voice_retry_after", "voice_ring", "voice_dial")
+# and the written channels' (e-mail, Telegram, dispatch.* webhooks, retries): notify/config.py
+MESSAGE_KEYS = ("email", "email_host", "email_port", "email_starttls", "email_user", "email_from",
+                "telegram", "telegram_url", "telegram_token", "webhooks",
+                "send_attempts", "send_retry_after", "send_retry_max")
+NOTIFY_KEYS = VOICE_KEYS + MESSAGE_KEYS
 # the Originate channel of a duty-phone call: {number} is the national form (0541…). Through a
 # PJSIP endpoint (the trunk, a GSM gateway), or a PJSIP endpoint toward an explicit SIP URI
 VOICE_DIAL = re.compile(r"^PJSIP/(\{number\}@[A-Za-z0-9_-]{1,40}"
@@ -70,6 +76,8 @@ def load_agencies(path: Path, desk: DeskOptions) -> DispatchRules:
     for kecamatan in posts:
         posts[kecamatan] = _posts(r, kecamatan, desk, agencies)
     _voice(r)
+    from callengine.notify.config import read_messages    # it reads this module's helpers
+    read_messages(r)
     return DispatchRules(agencies, rules, posts, _sla(r, desk))
 
 
@@ -92,11 +100,11 @@ def _voice(r: ConfigReader) -> VoiceSettings:
     return VoiceSettings(
         enabled=r.choice(NOTIFY, "voice", "yes", ("yes", "no")) == "yes",
         retries=r.integer(NOTIFY, "voice_retries", 2, low=0, high=10),
-        retry_after=_notify_duration(r, "voice_retry_after", "60s"),
-        ring=_notify_duration(r, "voice_ring", "30s"), dial=dial)
+        retry_after=notify_duration(r, "voice_retry_after", "60s"),
+        ring=notify_duration(r, "voice_ring", "30s"), dial=dial)
 
 
-def _notify_duration(r: ConfigReader, key: str, default: str) -> timedelta:
+def notify_duration(r: ConfigReader, key: str, default: str) -> timedelta:
     raw = r.text(NOTIFY, key, default)
     found = DURATION.match(raw.strip())
     if not found or int(found[1]) == 0:
@@ -133,6 +141,10 @@ def _agency(r: ConfigReader, code: str) -> Agency:
     notify = r.listing(code, "notify", "") if r.sections[code].get("notify") else ()
     if any(len(person) > 200 for person in notify):
         raise r.fail(code, "notify", "each person at most 200 characters (a comma separates two people)")
+    try:
+        parse_heads(notify)
+    except ContactError as exc:
+        raise r.fail(code, "notify", str(exc)) from None
     quiet = r.choice(code, "notify_duty_hours_only", "no", ("yes", "no")) == "yes"
     return Agency(code, name, kind, tuple(to_e164(p) or p for p in phones), notify, quiet, _hours(r, code))
 

@@ -73,6 +73,9 @@ class Dispatcher:
         # told of each dispatch once it committed (the duty phones' calls start there); it must
         # return at once, and its failure never undoes nor delays the dispatch
         self.on_dispatched: Callable[[Ticket, list[Assignment]], None] | None = None
+        # told of each move once it committed (the assignment as moved, its status before, who
+        # moved it): the same rules as on_dispatched
+        self.on_changed: Callable[[Assignment, str, Actor], None] | None = None
 
     async def proposal(self, number: str) -> tuple[tuple[str, ...], list[Assignment]]:
         """The agencies the rules propose for the ticket, and the assignments it has already."""
@@ -136,6 +139,11 @@ class Dispatcher:
                                                        "assignment": current.id, "from": current.status,
                                                        "to": status, "ticket_status": follows,
                                                        "device": actor.device}, actor.peer), tx)
+        if self.on_changed is not None:
+            try:
+                self.on_changed(changed, current.status, actor)
+            except Exception:  # a notification's trouble is its own: the move stands
+                log.exception("move notifications not started", extra={"assignment": current.id})
         return changed
 
     async def visible(self, actor: Actor, status: str | None = None) -> list[Assignment]:

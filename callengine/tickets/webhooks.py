@@ -20,8 +20,30 @@ SIGNATURE_HEADER = "X-Callengine-Signature"   # "sha256=<hex of HMAC-SHA256(secr
 RETRIABLE = frozenset({408, 425, 429})          # plus every 5xx
 
 
+DELIVERY_HEADER = "X-Callengine-Delivery"      # one id per delivery, the same on each of its retries
+
+
 def signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def signed_headers(secret: str, body: bytes, delivery: str | None = None) -> dict[str, str]:
+    """The headers of every webhook the centre sends (tickets' here, dispatch.* from notify/)."""
+    return {"Content-Type": "application/json", SIGNATURE_HEADER: signature(secret, body),
+            DELIVERY_HEADER: delivery or str(uuid.uuid4())}
+
+
+async def post(session: aiohttp.ClientSession, url: str, body: bytes, headers: dict[str, str]) -> str | None:
+    """None when delivered; 'retry: …' for what may pass later; any other text is final."""
+    try:
+        async with session.post(url, data=body, headers=headers) as reply:
+            if 200 <= reply.status < 300:
+                return None
+            if reply.status >= 500 or reply.status in RETRIABLE:
+                return f"retry: HTTP {reply.status}"
+            return f"HTTP {reply.status}"
+    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        return f"retry: {type(exc).__name__} {exc}"
 
 
 class WebhookSink:
@@ -59,12 +81,11 @@ class WebhookSink:
                 await asyncio.gather(*deliveries, return_exceptions=True)
 
     async def _deliver(self, session: aiohttp.ClientSession, url: str, body: bytes) -> None:
-        headers = {"Content-Type": "application/json", SIGNATURE_HEADER: signature(self.secret, body),
-                   "X-Callengine-Delivery": str(uuid.uuid4())}
+        headers = signed_headers(self.secret, body)
         delay = self.backoff_s
         try:
             for attempt in range(1, self.attempts + 1):
-                outcome = await self._post(session, url, body, headers)
+                outcome = await post(session, url, body, headers)
                 if outcome is None:
                     log.info("webhook delivered", extra={"url": url, "attempt": attempt})
                     return
@@ -79,16 +100,3 @@ class WebhookSink:
             log.error("webhook given up", extra={"url": url, "attempts": self.attempts})
         finally:
             self.slots.release()
-
-    @staticmethod
-    async def _post(session: aiohttp.ClientSession, url: str, body: bytes, headers: dict[str, str]) -> str | None:
-        """None when delivered; 'retry: …' for what may pass later; any other text is final."""
-        try:
-            async with session.post(url, data=body, headers=headers) as reply:
-                if 200 <= reply.status < 300:
-                    return None
-                if reply.status >= 500 or reply.status in RETRIABLE:
-                    return f"retry: HTTP {reply.status}"
-                return f"HTTP {reply.status}"
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            return f"retry: {type(exc).__name__} {exc}"

@@ -38,6 +38,8 @@ from callengine.dispatch.sla import SlaBook, SlaWatcher, roster_supervisors
 from callengine.dispatch.sla_http import SlaApi
 from callengine.dispatch.voice import CHANNEL as VOICE, DispatcherAssignments, SpokenMessages, VoiceNotifier
 from callengine.dispatch.wiring import stored_dispatch
+from callengine.notify.notifier import chain
+from callengine.notify.wiring import Notifications
 from callengine.tickets.desk import load_desk
 from callengine.tickets.http import TicketApi
 from callengine.tickets.service import TicketDesk
@@ -155,8 +157,10 @@ class Console:
         attachments = stored_attachments(db, settings.runtime_dir, clock)
         sla_store, zone = SlaRepository(db), settings.timezone
         sla = SlaApi(SlaBook(sla_store, clock, zone))
-        self.sla = SlaWatcher(sla_store, dispatch.rules, clock, roster_supervisors(settings.roster_file, zone),
-                              load_escalate_after(settings.agencies_file), zone)
+        self.notify = Notifications(settings, db, dispatch.rules, clock, zone)
+        self.sla = SlaWatcher(self.notify.notifier.escalations(sla_store), dispatch.rules, clock,
+                              roster_supervisors(settings.roster_file, zone),
+                              load_escalate_after(settings.agencies_file), zone, self.notify.sla_channels)
         timeline = sla.book.with_escalations(attachments.attachments.timeline(dispatch.dispatcher.timeline))
         tickets = TicketApi(TicketRepository(db), calls, clock, TicketDesk(db, options, clock), options,
                             CallbackRepository(db), timeline)
@@ -165,7 +169,8 @@ class Console:
         self.voice = VoiceNotifier(load_voice(settings.agencies_file), dispatch.rules, settings.city,
                                    SpokenMessages(settings.runtime_dir / "voice"), self.link.command, self.link.feed,
                                    DispatcherAssignments(dispatch.dispatcher), DeliveryLog(db, VOICE), clock)
-        dispatch.dispatcher.on_dispatched = self.voice.on_dispatched
+        dispatch.dispatcher.on_dispatched = chain(self.voice.on_dispatched, self.notify.notifier.on_dispatched)
+        dispatch.dispatcher.on_changed = self.notify.notifier.on_changed
         desk = DeskApi(self.link, calls, TicketRepository(db), clock, settings.console, self.signed_in)
         features = [*tickets.routes(), *desk.routes(), *dispatch.routes(), *attachments.routes(),
                     *sla.routes()]
@@ -176,6 +181,7 @@ class Console:
             Service("accounts upkeep", self.upkeep),
             Service("sla watcher", lambda: self.sla.run(settings.console.sla_check_every)),
             Service("duty phones", self.voice.run),
+            Service("notifications", self.notify.run),
         ])
 
     async def signed_in(self, request: web.Request) -> bool:
