@@ -50,6 +50,7 @@ from callengine.tickets.model import TicketNumbers
 from callengine.tickets.opener import FOLLOWED, TicketOpener
 from callengine.tickets.webhooks import WebhookSink
 from callengine.tickets.writer import RecordWriter, Spool
+from callengine.rating.phone import RatingCalls, rating_voice
 from callengine.web.live import QUEUE_EVENTS, LiveApi, LiveFeed, add_live_routes
 from callengine.web.server import AmlAccess, WebServer, make_app
 
@@ -106,9 +107,12 @@ class Engine:
                                    self.recovery.cel_rows, clock, s.recordings_dir)
         self.dutyphones = DutyPhones(lambda action: self.ami.action(action), feed.publish, clock,
                                      s.runtime_dir / "voice", voice_settings(s.agencies_file))
+        self.ratings = RatingCalls(lambda action: self.ami.action(action), feed.publish, clock, s.runtime_dir / "voice",
+                                   rating_voice(s.config_file, s.agencies_file))
         live = LiveApi(secrets["engine_api"], feed, self.live_calls,
                        lambda: self.queue_status(queues, roster), self.callbacks,
-                       Pauses(s.queue, s.pause_reasons, roster, queues, PauseRepository(db), clock), self.dutyphones)
+                       Pauses(s.queue, s.pause_reasons, roster, queues, PauseRepository(db), clock), self.dutyphones,
+                       self.ratings)
         app = make_app({"ami": self.ami_ok, "fastagi": self.fastagi_ok, "database": db.ping}, self.location.aml,
                        AmlAccess(s.aml_token or secrets["aml"], s.aml_allow))
         add_live_routes(app, live)
@@ -126,6 +130,7 @@ class Engine:
         await self.shifts.on_event(event)
         await self.callbacks.on_event(event)
         await self.dutyphones.on_event(event)
+        await self.ratings.on_event(event)
 
     async def on_ami_connected(self) -> None:
         """Bring the queue back in step with the roster; take on every live call and rebuild

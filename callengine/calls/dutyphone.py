@@ -19,7 +19,7 @@ import logging
 import re
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -88,13 +88,14 @@ class PhoneResult:
 
 
 @dataclass
-class DutyCall:
+class SpokenCall:
+    """One spoken call placed by the engine (a duty phone's, a citizen's rating call): what every
+    such call tracks from its Originate to its end."""
     id: str                    # its channel's Uniqueid (ChannelId), also the ActionID
-    assignment_id: int
-    agency: str
     phone: str                 # E.164
     ticket: str
     placed_at: datetime
+    _: KW_ONLY
     answered: bool = False
     result: str | None = None  # from the dialplan's UserEvent
     unreached: str | None = None   # the Dial's word on a phone not reached (no-answer, busy …)
@@ -102,7 +103,24 @@ class DutyCall:
     watchdog: asyncio.Task[None] | None = field(default=None, repr=False)
 
 
-class DutyPhones:
+@dataclass
+class DutyCall(SpokenCall):
+    assignment_id: int
+    agency: str
+
+
+class SpokenCalls:
+    """What the duty phone's call and the citizen's rating call share: a number dialled from a
+    Local channel through [dutyphone-out] (so it never becomes a 112 record), the answered half
+    landing in `context` with the spoken message, and the call followed by its id through the
+    OriginateResponse, the dialplan's UserEvents and the Hangup, then reported on the live
+    stream. A subclass says what its context's UserEvent means (`_heard`) and what its end is
+    told as (`_ended`)."""
+    context = ""
+    user_event = ""
+    label = "spoken call"
+    error: type[ValueError] = ValueError
+
     def __init__(self, originate: Originate, publish: Publish, clock: Clock, voice_dir: Path,
                  settings: VoiceSettings) -> None:
         self.originate = originate
@@ -110,36 +128,33 @@ class DutyPhones:
         self.clock = clock
         self.voice_dir = voice_dir
         self.settings = settings
-        self.open: dict[str, DutyCall] = {}
+        self.open: dict[str, SpokenCall] = {}
 
-    async def call(self, assignment_id: object, agency: object, phone: object, ticket: object, prompt: object,
-                   confirm: object = None) -> DutyCall:
-        """Dial `phone` and play `prompt` (a WAV of runtime/voice/) when it answers; the call as placed."""
-        if not isinstance(assignment_id, int) or isinstance(assignment_id, bool) or assignment_id <= 0:
-            raise DutyPhoneError("'assignment_id' must be a positive whole number")
-        if not isinstance(agency, str) or not AGENCY.fullmatch(agency):
-            raise DutyPhoneError("'agency' must be an agency code such as DAMKAR")
-        if not isinstance(ticket, str) or not TICKET.fullmatch(ticket):
-            raise DutyPhoneError("'ticket' must be a ticket number")
+    def number(self, phone: object) -> str:
         e164 = to_e164(phone) if isinstance(phone, str) else None
         if e164 is None:
-            raise DutyPhoneError(f"{phone!r} is not a phone number")
-        message = self._sound(prompt, "prompt")
-        thanks = self._sound(confirm, "confirm") if confirm is not None else ""
-        call = DutyCall(f"dp-{secrets.token_hex(6)}", assignment_id, agency, e164, ticket, self.clock.now())
+            raise self.error(f"{phone!r} is not a phone number")
+        return e164
+
+    async def _place(self, call: SpokenCall, message: str, thanks: str) -> None:
         self.open[call.id] = call       # before the originate: its end may come at once
         reply = await self._originate(call, message, thanks)
         if reply.get("Response") != "Success":
             self.open.pop(call.id, None)
-            raise DutyPhoneError(f"Asterisk refused the call: {reply.get('Message', 'no reason')}")
-        call.watchdog = asyncio.create_task(self._expire(call.id), name=f"duty phone {call.id}")
-        log.info("duty phone called", extra={"call": call.id, "assignment": assignment_id, "agency": agency,
-                                             "phone": e164, "ticket": ticket})
-        return call
+            raise self.error(f"Asterisk refused the call: {reply.get('Message', 'no reason')}")
+        call.watchdog = asyncio.create_task(self._expire(call.id), name=f"{self.label} {call.id}")
+
+    async def _heard(self, call: SpokenCall, event: Mapping[str, str]) -> None:
+        """The context's UserEvent (the digit, or none): sets call.result."""
+        raise NotImplementedError
+
+    def _ended(self, call: SpokenCall, result: str, cause: str | None) -> object:
+        """The live event telling how the call ended."""
+        raise NotImplementedError
 
     async def on_event(self, event: Mapping[str, str]) -> None:
-        """AMI: OriginateResponse (answered, or never: why), the dialplan's UserEvent (the digit),
-        the channel's Hangup (the end of an answered call)."""
+        """AMI: OriginateResponse (answered, or never: why), the dialplan's UserEvents (the Dial's
+        status, the digit), the channel's Hangup (the end of an answered call)."""
         kind = event.get("Event")
         if kind == "OriginateResponse":
             call = self.open.get(event.get("ActionID", ""))
@@ -151,22 +166,18 @@ class DutyPhones:
                 reason = _int(event.get("Reason"))
                 await self._end(call, call.unreached or REASONS.get(reason if reason is not None else 0, FAILED),
                                 call.cause or (f"reason {reason}" if reason is not None else None))
-        elif kind == "UserEvent" and event.get("UserEvent") == dialplan.DUTYPHONE_EVENT:
+        elif kind == "UserEvent" and event.get("UserEvent") in (dialplan.DUTYPHONE_EVENT, self.user_event):
             call = self.open.get(event.get("Call", ""))
             if call is None or call.result is not None:
                 return
-            if event.get("Result") == "dial":
+            if event.get("Result") == "dial":       # from [dutyphone-out]: the phone was not reached
                 status = event.get("DialStatus", "")
                 call.unreached = f"{DIAL_RESULTS.get(status, FAILED)}"
                 call.cause = f"DIALSTATUS {status}" if status else None
                 return
-            call.answered = True
-            call.result = ACCEPTED if event.get("Result") == ACCEPTED else NO_DIGIT
-            if call.result == ACCEPTED:
-                log.info("duty phone accepted", extra={"call": call.id, "assignment": call.assignment_id,
-                                                       "phone": call.phone})
-                await self._tell(PhoneAccepted(call.id, call.assignment_id, call.agency, call.phone, call.ticket,
-                                               self.clock.now()))
+            if event.get("UserEvent") == self.user_event:
+                call.answered = True
+                await self._heard(call, event)
         elif kind == "Hangup":
             call = self.open.get(event.get("Uniqueid", ""))
             # unanswered: the OriginateResponse says why (no answer, busy) and ends it
@@ -181,20 +192,20 @@ class DutyPhones:
     def _sound(self, name: object, key: str) -> str:
         """The message's path as the dialplan plays it (no extension), from a bare cache name."""
         if not isinstance(name, str) or not PROMPT.fullmatch(name):
-            raise DutyPhoneError(f"'{key}' must be the name of a spoken message (its hash, .wav)")
+            raise self.error(f"'{key}' must be the name of a spoken message (its hash, .wav)")
         path = self.voice_dir / name
         if not path.is_file():
-            raise DutyPhoneError(f"no spoken message {name} in {self.voice_dir}")
+            raise self.error(f"no spoken message {name} in {self.voice_dir}")
         text = str(path.with_suffix(""))
         if "," in text or "\n" in text:    # the Originate's variables are split on commas
-            raise DutyPhoneError(f"{self.voice_dir} has a comma in its path: the dialplan cannot be given it")
+            raise self.error(f"{self.voice_dir} has a comma in its path: the dialplan cannot be given it")
         return text
 
-    async def _originate(self, call: DutyCall, message: str, thanks: str) -> Mapping[str, str]:
+    async def _originate(self, call: SpokenCall, message: str, thanks: str) -> Mapping[str, str]:
         number, ring = national(call.phone), self.settings.ring.total_seconds()
         action = {
             "Action": "Originate", "ActionID": call.id, "ChannelId": call.id,
-            "Channel": f"Local/{number}@{dialplan.DUTYPHONE_OUT_CONTEXT}", "Context": dialplan.DUTYPHONE_CONTEXT,
+            "Channel": f"Local/{number}@{dialplan.DUTYPHONE_OUT_CONTEXT}", "Context": self.context,
             "Exten": "s", "Priority": "1", "Timeout": str(int(ring * 1000) + 5000),
             "Async": "true", "CallerID": CALLER_ID,
             "Variable": ",".join(f"{k}={v}" for k, v in (
@@ -206,15 +217,12 @@ class DutyPhones:
         except Exception as exc:  # AMI away or silent (AmiError, its transport's errors): taken as refused
             return {"Response": "Error", "Message": str(exc) or type(exc).__name__}
 
-    async def _end(self, call: DutyCall, result: str, cause: str | None) -> None:
+    async def _end(self, call: SpokenCall, result: str, cause: str | None) -> None:
         if self.open.pop(call.id, None) is None:
             return
         if call.watchdog is not None and call.watchdog is not asyncio.current_task():
             call.watchdog.cancel()
-        log.info("duty phone call ended", extra={"call": call.id, "assignment": call.assignment_id,
-                                                 "phone": call.phone, "result": result, "cause": cause})
-        await self._tell(PhoneResult(call.id, call.assignment_id, call.agency, call.phone, call.ticket, result,
-                                     call.answered, self.clock.now(), cause))
+        await self._tell(self._ended(call, result, cause))
 
     async def _expire(self, call_id: str) -> None:
         """No end event (AMI lost meanwhile): the call is given up, so the console may call again."""
@@ -227,7 +235,49 @@ class DutyPhones:
         try:
             await self.publish(event)
         except Exception as exc:  # a listener's trouble must not stop the next call's events
-            log.warning("duty phone event not published: %s", exc)
+            log.warning("%s event not published: %s", self.label, exc)
+
+
+class DutyPhones(SpokenCalls):
+    context = dialplan.DUTYPHONE_CONTEXT
+    user_event = dialplan.DUTYPHONE_EVENT
+    label = "duty phone"
+    error = DutyPhoneError
+
+    async def call(self, assignment_id: object, agency: object, phone: object, ticket: object, prompt: object,
+                   confirm: object = None) -> DutyCall:
+        """Dial `phone` and play `prompt` (a WAV of runtime/voice/) when it answers; the call as placed."""
+        if not isinstance(assignment_id, int) or isinstance(assignment_id, bool) or assignment_id <= 0:
+            raise DutyPhoneError("'assignment_id' must be a positive whole number")
+        if not isinstance(agency, str) or not AGENCY.fullmatch(agency):
+            raise DutyPhoneError("'agency' must be an agency code such as DAMKAR")
+        if not isinstance(ticket, str) or not TICKET.fullmatch(ticket):
+            raise DutyPhoneError("'ticket' must be a ticket number")
+        e164 = self.number(phone)
+        message = self._sound(prompt, "prompt")
+        thanks = self._sound(confirm, "confirm") if confirm is not None else ""
+        call = DutyCall(f"dp-{secrets.token_hex(6)}", e164, ticket, self.clock.now(), assignment_id=assignment_id,
+                        agency=agency)
+        await self._place(call, message, thanks)
+        log.info("duty phone called", extra={"call": call.id, "assignment": assignment_id, "agency": agency,
+                                             "phone": e164, "ticket": ticket})
+        return call
+
+    async def _heard(self, call: SpokenCall, event: Mapping[str, str]) -> None:
+        assert isinstance(call, DutyCall)
+        call.result = ACCEPTED if event.get("Result") == ACCEPTED else NO_DIGIT
+        if call.result == ACCEPTED:
+            log.info("duty phone accepted", extra={"call": call.id, "assignment": call.assignment_id,
+                                                   "phone": call.phone})
+            await self._tell(PhoneAccepted(call.id, call.assignment_id, call.agency, call.phone, call.ticket,
+                                           self.clock.now()))
+
+    def _ended(self, call: SpokenCall, result: str, cause: str | None) -> object:
+        assert isinstance(call, DutyCall)
+        log.info("duty phone call ended", extra={"call": call.id, "assignment": call.assignment_id,
+                                                 "phone": call.phone, "result": result, "cause": cause})
+        return PhoneResult(call.id, call.assignment_id, call.agency, call.phone, call.ticket, result,
+                           call.answered, self.clock.now(), cause)
 
 
 def _cause(event: Mapping[str, str]) -> str | None:

@@ -321,3 +321,39 @@ class AttachmentRow(Base):
     uploaded_by: Mapped[str] = mapped_column(String(80))
     uploaded_at: Mapped[datetime] = mapped_column(UtcDateTime())
     peer: Mapped[str | None] = mapped_column(String(64))
+
+
+class RatingRow(Base):
+    """The citizen's rating of a ticket's service (0014): one per ticket, by the call back's digit
+    (source voice, by the number called) or the one-time link (source link, by "link")."""
+    __tablename__ = "ratings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(Integer, ForeignKey("tickets.id"), unique=True)
+    score: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(10))                 # voice, link
+    by: Mapped[str] = mapped_column(String(80))                     # the number called, or "link"
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    peer: Mapped[str | None] = mapped_column(String(64))
+
+
+class RatingRequestRow(Base):
+    """Asking a ticket's citizen for a rating (0014): the call back's schedule (kind voice: its
+    next try, tries made, status pending → calling → rated, or given-up / skipped), re-read each
+    round so it survives restarts; or a link (kind link: the token's SHA-256, open → used)."""
+    __tablename__ = "rating_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(Integer, ForeignKey("tickets.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))                   # voice, link
+    status: Mapped[str] = mapped_column(String(12), index=True)
+    number: Mapped[str | None] = mapped_column(String(20))          # voice: the number called (E.164)
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)   # link
+    tries: Mapped[int] = mapped_column(Integer, default=0)
+    next_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    created_by: Mapped[str] = mapped_column(String(80))
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    updated_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

@@ -153,6 +153,49 @@ class _Delivery:
     last_error: str | None = None
 
 
+class CallResults:
+    """The engine's word on its spoken calls (duty phones, rating calls), by call id: each result
+    event of the live stream is handed to the one waiting for that call, or kept a while when it
+    came before the command's reply named the call."""
+
+    def __init__(self, feed: Fanout, sleep: Sleep = asyncio.sleep) -> None:
+        self.feed, self.sleep = feed, sleep
+        self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._early: dict[str, dict[str, Any]] = {}
+
+    async def follow(self, on_event: Callable[[str, dict[str, Any]], Awaitable[None]]) -> None:
+        """Every event of the engine's stream (through the console's link) to `on_event`, for ever."""
+        while True:
+            queue = self.feed.listen()
+            try:
+                while (event := await queue.get()) is not None:
+                    await on_event(getattr(event, "name", ""), getattr(event, "data", {}))
+            finally:
+                self.feed.leave(queue)
+            await self.sleep(0.5)    # cut off or closed: listen again
+
+    def offer(self, data: dict[str, Any]) -> None:
+        call = str(data.get("call_id", ""))
+        waiter = self._waiting.pop(call, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(data)
+        elif waiter is None:     # before the engine's reply to its command reached us
+            self._early[call] = data
+            while len(self._early) > EARLY_KEPT:
+                self._early.pop(next(iter(self._early)))
+
+    async def wait(self, call: str, limit: timedelta) -> dict[str, Any]:
+        if call in self._early:
+            return self._early.pop(call)
+        waiter = self._waiting[call] = asyncio.get_running_loop().create_future()
+        try:
+            return await asyncio.wait_for(waiter, limit.total_seconds())
+        except asyncio.TimeoutError:
+            return {"result": FAILED, "cause": "no result from the engine"}
+        finally:
+            self._waiting.pop(call, None)
+
+
 class VoiceNotifier:
     def __init__(self, settings: VoiceSettings, rules: DispatchRules, city: str, messages: SpokenMessages,
                  command: Command, feed: Fanout, assignments: Assignments, deliveries: DeliveryLog | None,
@@ -161,8 +204,7 @@ class VoiceNotifier:
         self.command, self.feed, self.assignments, self.deliveries = command, feed, assignments, deliveries
         self.clock, self.sleep = clock, sleep
         self.tasks: set[asyncio.Task[None]] = set()
-        self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
-        self._early: dict[str, dict[str, Any]] = {}
+        self.results = CallResults(feed, sleep)
 
     def on_dispatched(self, ticket: Ticket, assignments: list[Assignment]) -> None:
         """Dispatcher's hook, after the commit: one background delivery per agency with duty
@@ -181,14 +223,7 @@ class VoiceNotifier:
     async def run(self) -> None:
         """Follow the engine's stream (through the console's link) for the phones' word."""
         try:
-            while True:
-                queue = self.feed.listen()
-                try:
-                    while (event := await queue.get()) is not None:
-                        await self.on_event(getattr(event, "name", ""), getattr(event, "data", {}))
-                finally:
-                    self.feed.leave(queue)
-                await self.sleep(0.5)    # cut off or closed: listen again
+            await self.results.follow(self.on_event)
         finally:
             for task in list(self.tasks):
                 task.cancel()
@@ -198,14 +233,7 @@ class VoiceNotifier:
         if name == PHONE_ACCEPTED or (name == PHONE_RESULT and data.get("result") == "accepted"):
             await self._accept(data)
         if name == PHONE_RESULT:
-            call = str(data.get("call_id", ""))
-            waiter = self._waiting.pop(call, None)
-            if waiter is not None and not waiter.done():
-                waiter.set_result(data)
-            elif waiter is None:     # before the engine's reply to its command reached us
-                self._early[call] = data
-                while len(self._early) > EARLY_KEPT:
-                    self._early.pop(next(iter(self._early)))
+            self.results.offer(data)
 
     async def deliver(self, ticket: Ticket, assignment: Assignment, phones: tuple[str, ...]) -> str:
         """Call the agency's duty phones round after round until one accepts; SENT or FAILED."""
@@ -250,25 +278,13 @@ class VoiceNotifier:
             delivery.last_error = f"engine: {exc}"
             log.warning("duty phone not called: %s", exc, extra={"assignment": assignment.id, "phone": phone})
             return FAILED
-        result = await self._result(call)
+        result = await self.results.wait(call, self.settings.ring + RESULT_GRACE)
         outcome = str(result.get("result", FAILED))
         delivery.last_error = None if outcome == "accepted" else (
             outcome + (f" ({result['cause']})" if result.get("cause") else ""))
         log.info("duty phone round", extra={"assignment": assignment.id, "phone": phone, "call": call,
                                             "result": outcome, "attempt": delivery.attempts})
         return outcome
-
-    async def _result(self, call: str) -> dict[str, Any]:
-        if call in self._early:
-            return self._early.pop(call)
-        waiter = self._waiting[call] = asyncio.get_running_loop().create_future()
-        limit = (self.settings.ring + RESULT_GRACE).total_seconds()
-        try:
-            return await asyncio.wait_for(waiter, limit)
-        except asyncio.TimeoutError:
-            return {"result": FAILED, "cause": "no result from the engine"}
-        finally:
-            self._waiting.pop(call, None)
 
     async def _accept(self, data: dict[str, Any]) -> None:
         try:

@@ -38,3 +38,7 @@ DUTYPHONE_RING = "CE_DUTY_RING"          # seconds it rings
 DUTYPHONE_PROMPT = "CE_DUTY_PROMPT"      # the spoken message, an absolute path without .wav
 DUTYPHONE_CONFIRM = "CE_DUTY_CONFIRM"    # played after 1 was pressed (may be empty)
 DUTYPHONE_EVENT = "CallEngineDutyPhone"  # AMI UserEvent (Call:, Result:, Plays: / DialStatus:), CEL
+# The citizen's rating call ([rating]): placed as a duty phone's (the same CE_DUTY_* variables,
+# dialled through [dutyphone-out]); its own context reads a digit 1-5 and tells it
+RATING_CONTEXT = "rating"
+RATING_EVENT = "CallEngineRating"          # AMI UserEvent (Call:, Result: rated|no-digit, Score:, Plays:), CEL

@@ -39,6 +39,7 @@ class TicketApi:
     options: DeskOptions | None = None
     callbacks_made: CallbackRepository | None = None
     assignments: Callable[[int], Awaitable[list[dict[str, Any]]]] | None = None   # a ticket's, with their timeline
+    rating: Callable[[int], Awaitable[dict[str, Any] | None]] | None = None      # the citizen's (rating/)
 
     async def list_tickets(self, request: web.Request) -> web.Response:
         caller = request.query.get("caller")
@@ -58,7 +59,8 @@ class TicketApi:
         assignments = await self.assignments(ticket.id) if self.assignments is not None else []
         return web.json_response({**ticket.to_json(), "calls": calls, "location": call.location if call else None,
                                   "callbacks": [c.to_json() for c in await self._callbacks_of([ticket.linkedid])],
-                                  "assignments": assignments})
+                                  "assignments": assignments,
+                                  "rating": await self.rating(ticket.id) if self.rating is not None else None})
 
     async def _callbacks_of(self, linkedids: list[str]) -> list[Callback]:
         return await self.callbacks_made.for_calls(linkedids) if self.callbacks_made is not None else []

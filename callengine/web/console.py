@@ -40,6 +40,7 @@ from callengine.dispatch.voice import CHANNEL as VOICE, DispatcherAssignments, S
 from callengine.dispatch.wiring import stored_dispatch
 from callengine.notify.notifier import chain
 from callengine.notify.wiring import Notifications
+from callengine.rating.wiring import stored_ratings
 from callengine.tickets.desk import load_desk
 from callengine.tickets.http import TicketApi
 from callengine.tickets.service import TicketDesk
@@ -162,25 +163,29 @@ class Console:
                               roster_supervisors(settings.roster_file, zone),
                               load_escalate_after(settings.agencies_file), zone, self.notify.sla_channels)
         timeline = sla.book.with_escalations(attachments.attachments.timeline(dispatch.dispatcher.timeline))
+        self.rating = stored_ratings(settings, db, clock)
         tickets = TicketApi(TicketRepository(db), calls, clock, TicketDesk(db, options, clock), options,
-                            CallbackRepository(db), timeline)
+                            CallbackRepository(db), timeline, self.rating.ratings.of_ticket)
         self.link = EngineLink(f"http://{settings.web_host}:{settings.web_port}",
                                lambda: read_secret(settings, "engine_api"))
         self.voice = VoiceNotifier(load_voice(settings.agencies_file), dispatch.rules, settings.city,
                                    SpokenMessages(settings.runtime_dir / "voice"), self.link.command, self.link.feed,
                                    DispatcherAssignments(dispatch.dispatcher), DeliveryLog(db, VOICE), clock)
+        self.rating.calls(self.link.command, self.link.feed)
         dispatch.dispatcher.on_dispatched = chain(self.voice.on_dispatched, self.notify.notifier.on_dispatched)
         dispatch.dispatcher.on_changed = self.notify.notifier.on_changed
         desk = DeskApi(self.link, calls, TicketRepository(db), clock, settings.console, self.signed_in)
         features = [*tickets.routes(), *desk.routes(), *dispatch.routes(), *attachments.routes(),
-                    *sla.routes()]
+                    *sla.routes(), *self.rating.api.routes()]
         self.app = make_console(settings, self.accounts, {"database": db.ping}, features)
+        self.rating.api.mount_public(self.app)
         self.components = Components([
             Migrator(db), self.link,
             WebServer(self.app, settings.console.host, settings.console.port, on_stop=self.link.feed.close),
             Service("accounts upkeep", self.upkeep),
             Service("sla watcher", lambda: self.sla.run(settings.console.sla_check_every)),
             Service("duty phones", self.voice.run),
+            Service("rating calls", self.rating.run),
             Service("notifications", self.notify.run),
         ])
 

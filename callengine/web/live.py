@@ -12,6 +12,8 @@
 - `POST /api/live/notify` {assignment_id, agency, phone, ticket, prompt, confirm?}: call an agency's
   duty phone and play the spoken message (`prompt`: a WAV of runtime/voice/ by name); the stream
   then carries `dispatch.phone_accepted` (1 pressed) and `dispatch.phone_result` (the call's end).
+- `POST /api/live/rate` {ticket, phone, prompt, confirm?}: call the citizen back for a rating (the
+  duty phone's machinery, [rating] context); the stream then carries `rating.result` (its end, the score).
 """
 from __future__ import annotations
 
@@ -34,6 +36,7 @@ from callengine.calls.live import LiveCalls
 from callengine.core.fanout import Fanout
 from callengine.queueing.events import MemberChanged, SupervisorAlert
 from callengine.queueing.pauses import PauseError, Pauses
+from callengine.rating.phone import RatingCallError, RatingCalls, RatingResult
 from callengine.tickets.events import TicketOpened
 
 log = logging.getLogger(__name__)
@@ -43,6 +46,7 @@ EVENT_NAMES: dict[type, str] = {
     CallAnswered: "call.answered", CallLocated: "call.located", CallEnded: "call.ended", MemberChanged: "queue.member",
     SupervisorAlert: "queue.alert", TicketOpened: "call.stored",
     PhoneAccepted: "dispatch.phone_accepted", PhoneResult: "dispatch.phone_result",
+    RatingResult: "rating.result",
 }
 # call events reach the stream through LiveCalls; these straight from the bus
 QUEUE_EVENTS = (MemberChanged, SupervisorAlert, TicketOpened)
@@ -79,6 +83,7 @@ class LiveApi:
     callbacks: Callbacks
     pauses: Pauses
     dutyphones: DutyPhones | None = None
+    ratings: RatingCalls | None = None
 
 
 def event_json(event: object) -> dict[str, Any]:
@@ -110,6 +115,7 @@ def add_live_routes(app: web.Application, api: LiveApi) -> None:
     app.router.add_post("/api/live/callback", _guarded(_callback))
     app.router.add_post("/api/live/pause", _guarded(_pause))
     app.router.add_post("/api/live/notify", _guarded(_notify))
+    app.router.add_post("/api/live/rate", _guarded(_rate))
 
 
 Handler = Callable[[web.Request, LiveApi], Awaitable[web.StreamResponse]]
@@ -197,6 +203,17 @@ async def _notify(request: web.Request, api: LiveApi) -> web.StreamResponse:
                                          body.get("ticket"), body.get("prompt"), body.get("confirm"))
     except DutyPhoneError as exc:
         return _error(400, "notify_refused", str(exc))
+    return web.json_response({"status": "calling", "call_id": call.id, "phone": call.phone})
+
+
+async def _rate(request: web.Request, api: LiveApi) -> web.StreamResponse:
+    body = await _json(request)
+    if api.ratings is None:
+        return _error(503, "rate_unavailable", "this engine does not place rating calls")
+    try:
+        call = await api.ratings.call(body.get("ticket"), body.get("phone"), body.get("prompt"), body.get("confirm"))
+    except RatingCallError as exc:
+        return _error(400, "rate_refused", str(exc))
     return web.json_response({"status": "calling", "call_id": call.id, "phone": call.phone})
 
 

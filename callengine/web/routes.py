@@ -20,6 +20,11 @@ from callengine.web.errors import HttpError
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PUBLIC_PATHS = frozenset({"/login", "/healthz"})
+# The one reviewed exception, outside the route table (served like the static assets, with no
+# session and no role): the citizen's rating page, opened from a link sent by SMS or WhatsApp.
+# Its single-use, random, expiring token in the path is its only key (stored hashed), it is
+# rate-limited per address, and it writes nothing but that ticket's rating (rating/http.py).
+PUBLIC_PAGES = frozenset({"/rate/{token}"})
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 EVERYONE = ROLES
 PRINCIPAL = web.RequestKey("principal", Principal)
