@@ -20,6 +20,7 @@ from callengine.pbx.process import PbxError
 from callengine.pbx.render import RenderError
 from callengine.queueing.members import QueueControlError
 from callengine.queueing.roster import roster_of
+from callengine.rating.config import rating_problems
 from callengine.telephony.ami import AmiError
 
 if TYPE_CHECKING:
@@ -140,7 +141,8 @@ def cmd_calls_mark(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
     from callengine.preflight import environment_problems
 
-    problems = environment_problems(settings, running=args.running) + _agencies_problems(settings)
+    problems = (environment_problems(settings, running=args.running) + _agencies_problems(settings)
+                + rating_problems(settings.config_file))
     if problems:
         return _fail(problems)
     if settings.database_note:

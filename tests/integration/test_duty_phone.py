@@ -31,7 +31,7 @@ def agencies(folder: Path, port: int, ring: str, retries: int) -> Path:
     """The shipped agencies.conf with DAMKAR's one duty phone, dialled at the bot's port."""
     text = (PROJECT_DIR / "config" / "agencies.conf").read_text()
     text = re.sub(r"(\[DAMKAR\][^\[]*?duty_phones = )[^\n]*", rf"\g<1>{DUTY}", text)
-    text = text[:text.index("[notify]")] + (
+    text = text[:text.index("\n[notify]") + 1] + (             # the section, not a comment naming it
         f"[notify]\nvoice_retries = {retries}\nvoice_retry_after = 1s\nvoice_ring = {ring}\n"
         f"voice_dial = PJSIP/trunk/sip:{{number}}@127.0.0.2:{port}\n")
     path = folder / "agencies.conf"
