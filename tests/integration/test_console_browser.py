@@ -41,6 +41,9 @@ def test_a_call_taker_logs_in_and_sees_their_page(browser, centre: ConsoleLab) -
 
 
 def test_a_wrong_password_stays_on_the_login_page(browser, centre: ConsoleLab) -> None:  # type: ignore[no-untyped-def]
+    from selenium.webdriver.support.ui import WebDriverWait
+
     log_in(browser, centre.url, "taker1", "not the password at all")
-    assert "/login" in browser.current_url
-    assert browser.find_elements("name", "password")    # the form again, not a page of the console
+    said = WebDriverWait(browser, 10).until(lambda b: b.find_elements("css selector", "[role=alert]"))
+    assert said[0].text == "Nama pengguna atau kata sandi salah."
+    assert "/login" in browser.current_url and browser.find_elements("name", "password")   # the form again

@@ -139,6 +139,7 @@ def test_a_missed_call_is_called_back_from_the_desk_and_kept_with_its_ticket(  #
 
     engine = lab.engine()
     log_in(browser, console.url, "taker1", PASSWORD)
+    WebDriverWait(browser, 10).until(lambda b: b.current_url == f"{console.url}/")   # the login has landed
     browser.get(f"{console.url}/desk")
     wait = WebDriverWait(browser, 30)
     wait.until(lambda b: b.find_element(By.ID, "link").get_attribute("data-state") == "up")
