@@ -5,7 +5,6 @@ Retry-After; the ticket's JSON shows the rating. (Expiry is tested on a fake clo
 test_rating_store.py.)"""
 from __future__ import annotations
 
-import asyncio
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -91,4 +90,3 @@ async def test_an_address_asking_too_often_waits(centre: ConsoleLab) -> None:
         assert "Terlalu banyak percobaan" in await throttled.text()
         other = await http.get(f"{centre.url}/rate/{'y' * 43}", headers={"X-Forwarded-For": "10.30.1.9"})
         assert other.status == 404                                 # another address is not held back
-    await asyncio.sleep(0)

@@ -49,10 +49,9 @@ class Engine:
     async def tell(self, result: str, score: int | None = None) -> None:
         """The result of the call being placed (waits for its command, as the stream would)."""
         told = self.told = getattr(self, "told", 0) + 1
-        for _ in range(500):
-            if len(self.asked) >= told:
-                break
-            await asyncio.sleep(0.01)
+        async with asyncio.timeout(5):
+            while len(self.asked) < told:
+                await asyncio.sleep(0.01)  # wait-ok: polling for the scheduler's command, which no event announces
         call = f"rt-{told}"
         self.results.offer({"call_id": call, "result": result, "score": score})
 

@@ -139,7 +139,7 @@ async def rounds(results: list[str | Exception], retries: int = 2,
 
     async def sleep(seconds: float) -> None:
         pauses.append(seconds)
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # wait-ok: the fake of the notifier's pause between rounds yields, no more
 
     messages = SpokenMessages(Path("/nonexistent"), lambda *a: None)
     messages.wav = lambda text: _name(text)  # type: ignore[method-assign]
@@ -147,14 +147,29 @@ async def rounds(results: list[str | Exception], retries: int = 2,
                              "Samarinda", messages, engine.command, feed, Assignments(store), store, Clock(),
                              sleep=sleep)
     runner = asyncio.create_task(notifier.run())
-    await asyncio.sleep(0)
+    await following(feed)
     try:
         outcome = await asyncio.wait_for(notifier.deliver(TICKET, ASSIGNMENT, phones), 5)
-        await asyncio.sleep(0.05)
+        await drained(feed)                  # the phone's word, applied by the runner
     finally:
         runner.cancel()
         await asyncio.gather(runner, return_exceptions=True)
     return outcome, engine, store, pauses
+
+
+async def following(feed: Fanout) -> None:
+    """Until the notifier's runner listens to the stream."""
+    async with asyncio.timeout(5):
+        while not feed.listeners:
+            await asyncio.sleep(0)  # wait-ok: a bare yield while the condition is polled
+
+
+async def drained(feed: Fanout) -> None:
+    """Until the runner has taken every event (the fakes it calls never suspend, so an event
+    taken is an event applied)."""
+    async with asyncio.timeout(5):
+        while any(queue.qsize() for queue in feed.listeners):
+            await asyncio.sleep(0)  # wait-ok: a bare yield while the condition is polled
 
 
 async def _name(text: str) -> str:
@@ -197,7 +212,7 @@ async def test_a_responder_accepting_in_the_browser_stops_the_calls() -> None:
     notifier = VoiceNotifier(VoiceSettings(), None, "Samarinda", messages, engine.command, feed,  # type: ignore[arg-type]
                              Assignments(store), store, Clock(), sleep=sleep)
     runner = asyncio.create_task(notifier.run())
-    await asyncio.sleep(0)
+    await following(feed)
     assert await notifier.deliver(TICKET, ASSIGNMENT, PHONES[:1]) == FAILED
     runner.cancel()
     assert len(engine.calls) == 1 and store.accepted == []
