@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 from asterisk.config import Config, ParseError
@@ -35,6 +36,13 @@ class ConfigReader:
 
     def fail(self, section: str, key: str, why: str) -> ConfigError:
         return ConfigError(f"{self.file}: [{section}] {key}: {why}")
+
+    def only(self, section: str, keys: Sequence[str], what: str) -> None:
+        """A key the section may not have is named, with the ones it may: a typo never passes
+        for a default."""
+        unknown = sorted(set(self.sections.get(section, {})) - set(keys))
+        if unknown:
+            raise self.fail(section, unknown[0], f"not a setting of {what} ({', '.join(keys)})")
 
     def text(self, section: str, key: str, default: str | None = None) -> str:
         value = self.sections.get(section, {}).get(key, default)

@@ -88,9 +88,7 @@ def load_voice(path: Path) -> VoiceSettings:
 
 def _voice(r: ConfigReader) -> VoiceSettings:
     section = r.sections.get(NOTIFY, {})
-    unknown = sorted(set(section) - set(NOTIFY_KEYS))
-    if unknown:
-        raise r.fail(NOTIFY, unknown[0], f"not a setting of [notify] ({', '.join(NOTIFY_KEYS)})")
+    r.only(NOTIFY, NOTIFY_KEYS, "[notify]")
     if not section:
         return VoiceSettings()
     dial = r.text(NOTIFY, "voice_dial", VoiceSettings.dial)
@@ -125,9 +123,7 @@ def _no_duplicate_sections(path: Path) -> None:
 
 
 def _agency(r: ConfigReader, code: str) -> Agency:
-    unknown = sorted(set(r.sections[code]) - set(AGENCY_KEYS))
-    if unknown:
-        raise r.fail(code, unknown[0], f"not a setting of an agency ({', '.join(AGENCY_KEYS)})")
+    r.only(code, AGENCY_KEYS, "an agency")
     name = r.text(code, "name")
     if len(name) > 120:
         raise r.fail(code, "name", "at most 120 characters")

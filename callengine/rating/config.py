@@ -73,9 +73,7 @@ def load_rating(path: Path) -> RatingSettings:
 
 def rating_settings(r: ConfigReader) -> RatingSettings:
     section = r.sections.get(SECTION, {})
-    unknown = sorted(set(section) - set(KEYS))
-    if unknown:
-        raise r.fail(SECTION, unknown[0], f"not a setting of [rating] ({', '.join(KEYS)})")
+    r.only(SECTION, KEYS, "[rating]")
     if not section:
         return RatingSettings()
     hours = r.text(SECTION, "calling_hours", "07:00-21:00").replace(" ", "")
