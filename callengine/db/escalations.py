@@ -82,6 +82,17 @@ class SlaRepository(AssignmentRepository):
             rows = (await c.execute(query)).mappings()
             return [(row["escalation_id"], Notification(**{k: row[k] for k in _NOTIFICATION_FIELDS})) for row in rows]
 
+    async def deliveries(self, assignment_ids: list[int]) -> list[tuple[int, Notification]]:
+        """Every channel's delivery-log rows of those assignments (dispatch, duty phone,
+        escalation): (assignment id, row), in the order written."""
+        if not assignment_ids:
+            return []
+        query = (select(NotificationRow.assignment_id, *(getattr(NotificationRow, k) for k in _NOTIFICATION_FIELDS))
+                 .where(NotificationRow.assignment_id.in_(assignment_ids)).order_by(NotificationRow.id))
+        async with self.db.connect() as c:
+            rows = (await c.execute(query)).mappings()
+            return [(row["assignment_id"], Notification(**{k: row[k] for k in _NOTIFICATION_FIELDS})) for row in rows]
+
     async def _escalations(self, *conditions: ColumnElement[bool]) -> list[Escalation]:
         query = (select(*_ESCALATION_COLUMNS).join(AssignmentRow, AssignmentRow.id == EscalationRow.assignment_id)
                  .join(TicketRow, TicketRow.id == AssignmentRow.ticket_id)

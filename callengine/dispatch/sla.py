@@ -78,6 +78,12 @@ class Notification:
     attempts: int = 0
     last_error: str | None = None
 
+    def to_json(self) -> dict[str, Any]:
+        """As the ticket shows it: without the body (a webhook's is the whole signed event)."""
+        return {"channel": self.channel, "recipient": self.recipient, "subject": self.subject,
+                "status": self.status, "attempts": self.attempts, "last_error": self.last_error,
+                "created_at": self.created_at.isoformat(), "sent_at": _iso(self.sent_at)}
+
 
 class SlaStore(Protocol):
     async def overdue(self, now: datetime) -> list[Assignment]: ...
@@ -87,6 +93,7 @@ class SlaStore(Protocol):
     async def dispatched_between(self, start: datetime, end: datetime) -> list[Assignment]: ...
     async def waiting_escalations(self) -> list[tuple[Escalation, Assignment]]: ...
     async def recent_escalations(self, since: datetime) -> list[Escalation]: ...
+    async def deliveries(self, assignment_ids: list[int]) -> list[tuple[int, Notification]]: ...
 
 
 def missed(assignment: Assignment, now: datetime) -> list[tuple[str, datetime]]:
@@ -264,13 +271,17 @@ class SlaBook:
             chosen = await self.store.recent_escalations(since or self.clock.now() - timedelta(days=1))
         return [e.to_json() for e in sorted(chosen, key=lambda e: (e.raised_at, e.id), reverse=True)]
 
-    def with_escalations(self, timeline: Callable[[int], Awaitable[list[dict[str, Any]]]]
-                         ) -> Callable[[int], Awaitable[list[dict[str, Any]]]]:
-        """A ticket's assignments (`timeline`'s) each with its escalations."""
+    def with_notices(self, timeline: Callable[[int], Awaitable[list[dict[str, Any]]]]
+                     ) -> Callable[[int], Awaitable[list[dict[str, Any]]]]:
+        """A ticket's assignments (`timeline`'s) each with its escalations and its delivery log
+        (every notification of its dispatch, duty phone and escalations, on every channel)."""
         async def assignments(ticket_id: int) -> list[dict[str, Any]]:
             found = await timeline(ticket_id)
-            raised = await self.store.raised([a["id"] for a in found]) if found else []
-            return [{**a, "escalations": [e.to_json() for e in raised if e.assignment_id == a["id"]]}
+            ids = [a["id"] for a in found]
+            raised = await self.store.raised(ids) if found else []
+            sent = await self.store.deliveries(ids) if found else []
+            return [{**a, "escalations": [e.to_json() for e in raised if e.assignment_id == a["id"]],
+                     "deliveries": [n.to_json() for owner, n in sent if owner == a["id"]]}
                     for a in found]
         return assignments
 

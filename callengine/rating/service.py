@@ -93,7 +93,8 @@ class RatingRequest:
         return {"kind": self.kind, "status": self.status, "number": self.number, "tries": self.tries,
                 "next_at": self.next_at.isoformat() if self.next_at else None,
                 "expires_at": self.expires_at.isoformat() if self.expires_at else None,
-                "last_error": self.last_error, "created_by": self.created_by}
+                "last_error": self.last_error, "created_by": self.created_by,
+                "created_at": self.created_at.isoformat()}
 
 
 @dataclass(frozen=True)

@@ -13,13 +13,15 @@ from aiohttp import web
 
 from callengine.calls.numbers import to_e164
 from callengine.calls.callback import Callback
+from callengine.calls.record import CallRecord
 from callengine.core.clock import Clock
 from callengine.db.callbacks import CallbackRepository
 from callengine.db.calls import CallRepository
 from callengine.db.tickets import TicketRepository
 from callengine.tickets.desk import DeskOptions, FormError
-from callengine.tickets.model import CLASSIFICATIONS, FORM_FIELDS
+from callengine.tickets.model import CLASSIFICATIONS, FORM_FIELDS, Ticket
 from callengine.tickets.service import NoTicket, NotYours, TicketDesk
+from callengine.tickets.timeline import timeline
 from callengine.web.errors import HttpError
 from callengine.web.pages import page
 from callengine.web.routes import Param, Route, json_body, peer, principal
@@ -51,26 +53,31 @@ class TicketApi:
         return web.json_response({"tickets": [t.to_json() for t in found]})
 
     async def get_ticket(self, request: web.Request) -> web.Response:
-        ticket = await self.tickets.by_number(request.match_info["number"])
+        return web.json_response(await self._story(*await self._found(request.match_info["number"])))
+
+    async def ticket_page(self, request: web.Request) -> web.Response:
+        ticket, call = await self._found(request.match_info["number"])
+        return page(request, "tickets/ticket.html",
+                    {"ticket": ticket, "call": call, "story": await self._story(ticket, call)})
+
+    async def _found(self, number: str) -> tuple[Ticket, CallRecord | None]:
+        ticket = await self.tickets.by_number(number)
         if ticket is None:
-            raise HttpError(404, "not_found", f"no ticket {request.match_info['number']!r}")
-        call = await self.calls.get(ticket.linkedid)
-        calls = [call.to_json()] if call else []
-        assignments = await self.assignments(ticket.id) if self.assignments is not None else []
-        return web.json_response({**ticket.to_json(), "calls": calls, "location": call.location if call else None,
-                                  "callbacks": [c.to_json() for c in await self._callbacks_of([ticket.linkedid])],
-                                  "assignments": assignments,
-                                  "rating": await self.rating(ticket.id) if self.rating is not None else None})
+            raise HttpError(404, "not_found", f"no ticket {number!r}")
+        return ticket, await self.calls.get(ticket.linkedid)
+
+    async def _story(self, ticket: Ticket, call: CallRecord | None) -> dict[str, Any]:
+        """The ticket with its call, call-backs, assignments (each with its events, deliveries,
+        attachments, escalations) and rating, and all of it in one ordered timeline."""
+        story = {**ticket.to_json(), "calls": [call.to_json()] if call else [],
+                 "location": call.location if call else None,
+                 "callbacks": [c.to_json() for c in await self._callbacks_of([ticket.linkedid])],
+                 "assignments": await self.assignments(ticket.id) if self.assignments is not None else [],
+                 "rating": await self.rating(ticket.id) if self.rating is not None else None}
+        return {**story, "timeline": timeline(story)}
 
     async def _callbacks_of(self, linkedids: list[str]) -> list[Callback]:
         return await self.callbacks_made.for_calls(linkedids) if self.callbacks_made is not None else []
-
-    async def ticket_page(self, request: web.Request) -> web.Response:
-        ticket = await self.tickets.by_number(request.match_info["number"])
-        if ticket is None:
-            raise HttpError(404, "not_found", f"no ticket {request.match_info['number']!r}")
-        return page(request, "tickets/ticket.html", {"ticket": ticket, "call": await self.calls.get(ticket.linkedid),
-                                                     "callbacks": await self._callbacks_of([ticket.linkedid])})
 
     async def patch_ticket(self, request: web.Request) -> web.Response:
         """The desk's form, as the taker types: only the fields sent change."""
@@ -122,7 +129,7 @@ class TicketApi:
             Route("GET", "/api/v1/tickets", self.list_tickets, CALLER_DATA, "tickets.list",
                   "tickets, newest first", query=filters, tags=("tickets",)),
             Route("GET", "/api/v1/tickets/{number}", self.get_ticket, CALLER_DATA, "tickets.get",
-                  "one ticket with its call(s) and location", tags=("tickets",)),
+                  "one ticket with its call(s), location, call-backs, assignments, rating and timeline", tags=("tickets",)),
             Route("GET", "/tickets/{number}", self.ticket_page, CALLER_DATA, "tickets.page",
                   "one ticket: the form, the location and the call record", tags=("tickets",)),
             Route("GET", "/api/v1/callbacks", self.callbacks, CALLER_DATA, "tickets.callbacks",

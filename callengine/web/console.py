@@ -137,9 +137,14 @@ def _page_context(settings: Settings) -> PageContext:
     return context
 
 
-def _local_time(zone: ZoneInfo) -> Callable[[datetime | None], str]:
-    def local(moment: datetime | None) -> str:
-        return moment.astimezone(zone).strftime("%d-%m-%Y %H:%M %Z") if moment else ""
+def _local_time(zone: ZoneInfo) -> Callable[[datetime | str | None, bool], str]:
+    """The page's filter `local`: a time (or the API's ISO 8601 text) in the centre's zone, to
+    the minute, or to the second for a timeline."""
+    def local(moment: datetime | str | None, seconds: bool = False) -> str:
+        if isinstance(moment, str):
+            moment = datetime.fromisoformat(moment)
+        shape = "%d-%m-%Y %H:%M:%S %Z" if seconds else "%d-%m-%Y %H:%M %Z"
+        return moment.astimezone(zone).strftime(shape) if moment else ""
     return local
 
 
@@ -162,7 +167,7 @@ class Console:
         self.sla = SlaWatcher(self.notify.notifier.escalations(sla_store), dispatch.rules, clock,
                               roster_supervisors(settings.roster_file, zone),
                               load_escalate_after(settings.agencies_file), zone, self.notify.sla_channels)
-        timeline = sla.book.with_escalations(attachments.attachments.timeline(dispatch.dispatcher.timeline))
+        timeline = sla.book.with_notices(attachments.attachments.timeline(dispatch.dispatcher.timeline))
         self.rating = stored_ratings(settings, db, clock)
         tickets = TicketApi(TicketRepository(db), calls, clock, TicketDesk(db, options, clock), options,
                             CallbackRepository(db), timeline, self.rating.ratings.of_ticket)

@@ -93,6 +93,17 @@ async def test_a_fire_goes_to_damkar_and_pdam_each_responder_moves_their_own(cen
         ("diproses", "selesai", "dmk1")]
     assert damkar["events"][1]["peer"] == "127.0.0.1" and damkar["events"][1]["device"].startswith("Python")
     assert damkar["note"] == "dua rumah terbakar, butuh air" and damkar["accept_by"] and damkar["process_by"]
+    story = [(e["kind"], e.get("agency"), e.get("to")) for e in body["timeline"] if e["kind"] != "delivery"]
+    assert story[:3] == [("call.started", None, None), ("call.answered", None, None), ("call.ended", None, None)]
+    assert story.index(("dispatched", "DAMKAR", "diteruskan")) < story.index(("status", "DAMKAR", "diterima")) \
+        < story.index(("status", "DAMKAR", "selesai"))
+    assert [s for s in story if s[1] == "PDAM"] == [("dispatched", "PDAM", "diteruskan"), ("status", "PDAM", "diterima"),
+                                                     ("status", "PDAM", "diproses"), ("status", "PDAM", "selesai")]
+    times = [datetime.fromisoformat(e["at"]) for e in body["timeline"]]
+    assert times == sorted(times)
+    page = await (await taker.http.get(f"{centre.url}/tickets/{ticket}?lang=en")).text()
+    assert not centre.console.errors(), centre.console.errors()
+    assert "Timeline" in page and page.count('data-kind="status"') == 6 and "dua rumah terbakar, butuh air" in page
 
     trail = (await (await desks("admin1")).call("GET", "/api/v1/audit?limit=100"))[1]["entries"]
     kept = [(e["actor"], e["action"], e["target"]) for e in trail]

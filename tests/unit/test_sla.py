@@ -43,7 +43,7 @@ class Store:
     """The store as the database keeps it: assignments, escalations once per key, deliveries, audit."""
     assignments: dict[int, Assignment] = field(default_factory=dict)
     escalations: list[Escalation] = field(default_factory=list)
-    deliveries: list[tuple[int, Notification]] = field(default_factory=list)
+    log: list[tuple[int, Notification]] = field(default_factory=list)
     audit: list[AuditEntry] = field(default_factory=list)
 
     def put(self, assignment: Assignment) -> Assignment:
@@ -62,7 +62,7 @@ class Store:
             return None
         stored = replace(escalation, id=len(self.escalations) + 1)
         self.escalations.append(stored)
-        self.deliveries += [(stored.id, n) for n in notifications]
+        self.log += [(stored.id, n) for n in notifications]
         self.audit.append(audit)
         return stored
 
@@ -75,6 +75,10 @@ class Store:
 
     async def recent_escalations(self, since: datetime) -> list[Escalation]:
         return [e for e in self.escalations if e.raised_at >= since]
+
+    async def deliveries(self, assignment_ids: list[int]) -> list[tuple[int, Notification]]:
+        by_escalation = {e.id: e.assignment_id for e in self.escalations}
+        return [(by_escalation[e], n) for e, n in self.log if by_escalation[e] in assignment_ids]
 
 
 def roster(rostered: tuple[str, ...] = ("spv1",)) -> Roster:
@@ -110,9 +114,9 @@ async def test_a_missed_acceptance_goes_to_the_heads_then_after_the_delay_to_the
     [heads] = await watch.round()
     assert (heads.stage, heads.level, heads.notified, heads.delay_s) == (ACCEPT, 1, HEADS, 5.0)
     assert heads.deadline == T0 + timedelta(minutes=1) and heads.raised_at == clock.at
-    assert [(n.channel, n.recipient, n.status, n.sent_at) for _, n in store.deliveries] == [
+    assert [(n.channel, n.recipient, n.status, n.sent_at) for _, n in store.log] == [
         (CONSOLE, "agency:DAMKAR", SENT, clock.at)]
-    subject, body = store.deliveries[0][1].subject, store.deliveries[0][1].body
+    subject, body = store.log[0][1].subject, store.log[0][1].body
     assert "SMD-20261202-0001" in subject and "belum diterima" in subject
     assert "09:01:00 WITA" in body and "terlambat 0 menit 5 detik" in body
     assert store.audit[0].action == "sla.escalation" and store.audit[0].actor == "sla"
@@ -124,7 +128,7 @@ async def test_a_missed_acceptance_goes_to_the_heads_then_after_the_delay_to_the
     [supervisor] = await watch.round()
     assert (supervisor.stage, supervisor.level, supervisor.notified) == (ACCEPT, 2, ("spv1",))
     assert supervisor.delay_s == 120.0
-    assert [(n.channel, n.recipient) for _, n in store.deliveries[1:]] == [(CONSOLE, "user:spv1")]
+    assert [(n.channel, n.recipient) for _, n in store.log[1:]] == [(CONSOLE, "user:spv1")]
 
 
 async def test_accepted_in_time_nothing_then_diproses_late_escalates_the_process_stage() -> None:
@@ -189,7 +193,7 @@ async def test_nobody_to_name_still_escalates_on_the_console() -> None:
     watch = SlaWatcher(store, RULES, clock, lambda at: [], AFTER, WITA)
     clock.at = T0 + timedelta(minutes=3)
     assert [(e.level, e.notified) for e in await watch.round()] == [(1, ()), (2, ())]
-    assert [n.recipient for _, n in store.deliveries] == ["agency:PDAM", "role:supervisor"]
+    assert [n.recipient for _, n in store.log] == ["agency:PDAM", "role:supervisor"]
 
 
 async def test_email_rows_wait_for_their_sender_only_when_the_channel_is_configured() -> None:
@@ -197,7 +201,7 @@ async def test_email_rows_wait_for_their_sender_only_when_the_channel_is_configu
     assignment(store)
     clock.at = T0 + timedelta(minutes=1)
     await watcher(store, clock, frozenset({CONSOLE, EMAIL})).round()
-    assert [(n.channel, n.recipient, n.status, n.sent_at) for _, n in store.deliveries] == [
+    assert [(n.channel, n.recipient, n.status, n.sent_at) for _, n in store.log] == [
         (CONSOLE, "agency:DAMKAR", SENT, clock.at), (EMAIL, "kadis@damkar.go.id", PENDING, None)]
 
 
@@ -257,6 +261,7 @@ async def test_the_open_list_drops_an_escalation_once_its_stage_is_met_and_ticke
 
     async def timeline(ticket_id: int) -> list[dict[str, object]]:
         return [{"id": second.id, "agency": "DAMKAR"}]
-    [shown] = await book.with_escalations(timeline)(12)
+    [shown] = await book.with_notices(timeline)(12)
     assert [(e["stage"], e["level"], e["ticket_number"]) for e in shown["escalations"]] == [
         (ACCEPT, 1, "SMD-20261202-0002")]
+    assert {(d["channel"], d["status"]) for d in shown["deliveries"]} == {("console", "sent")}
