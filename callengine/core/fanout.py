@@ -24,6 +24,10 @@ class Fanout:
         self.listeners.discard(queue)
 
     async def publish(self, event: object) -> None:
+        self.send(event)
+
+    def send(self, event: object) -> None:
+        """`publish` for synchronous callers (hooks): it never waits."""
         for queue in list(self.listeners):
             if queue.qsize() >= self.backlog:
                 log.warning("live listener cut off: too far behind", extra={"backlog": queue.qsize()})

@@ -25,16 +25,13 @@ from callengine.web.engine_link import EngineError, EngineLink, LiveEvent
 from callengine.web.errors import HttpError
 from callengine.web.pages import page
 from callengine.web.routes import Param, Route, principal
+from callengine.web.sse import SignedIn, stream
 
 log = logging.getLogger(__name__)
 DESK = ("calltaker", "supervisor")
 LIVE_READERS = ("calltaker", "supervisor", "qa", "admin")
-HEARTBEAT_S = 15.0
 HISTORY_DAYS = 365
 HISTORY_TICKETS = 10
-
-
-SignedIn = Callable[[web.Request], Awaitable[bool]]
 
 
 @dataclass
@@ -55,29 +52,11 @@ class DeskApi:
         return web.json_response(self.link.snapshot())
 
     async def events(self, request: web.Request) -> web.StreamResponse:
-        queue = self.link.feed.listen()        # before the snapshot: nothing falls between the two
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store",
-                                               "X-Accel-Buffering": "no"})
-        try:
-            await response.prepare(request)
-            await response.write(LiveEvent("snapshot", self.link.snapshot()).frame)
-            while True:
-                try:
-                    event = await asyncio.wait_for(queue.get(), HEARTBEAT_S)
-                except asyncio.TimeoutError:
-                    if not await self.signed_in(request):
-                        break
-                    await response.write(b": still here\n\n")
-                    continue
-                if event is None:               # too far behind, or the console stops: the browser reconnects
-                    break
-                assert isinstance(event, LiveEvent)
-                await response.write(event.frame)
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass
-        finally:
-            self.link.feed.leave(queue)
-        return response
+        def shown(event: object) -> bytes:
+            assert isinstance(event, LiveEvent)
+            return event.frame
+        return await stream(request, self.link.feed, self.signed_in, shown,
+                            lambda: LiveEvent("snapshot", self.link.snapshot()).frame)
 
     async def history(self, request: web.Request) -> web.Response:
         """A number's earlier tickets (newest first) and how many of its calls were marked prank

@@ -5,16 +5,18 @@ own transaction (audit="service")."""
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from aiohttp import hdrs, web
 
+from callengine.dispatch.live import AssignmentFeed, AssignmentNotice
 from callengine.dispatch.model import STATUSES, Actor, DispatchError, DispatchRules
 from callengine.dispatch.service import DISPATCHERS, OPEN, RESPONDER, Dispatcher
 from callengine.web.errors import HttpError
 from callengine.web.pages import page
 from callengine.web.routes import Param, Route, json_body, peer, principal
+from callengine.web.sse import SignedIn, always, stream
 
 READERS = (*DISPATCHERS, "admin", RESPONDER)           # who lists assignments (a responder: their agency's)
 DIRECTORY = (*READERS, "viewer")                        # who reads the agencies' directory
@@ -42,6 +44,8 @@ async def answer(work: Awaitable[T]) -> T:
 class DispatchApi:
     dispatcher: Dispatcher
     rules: DispatchRules
+    feed: AssignmentFeed = field(default_factory=AssignmentFeed)
+    signed_in: SignedIn = always      # the console re-checks the session at each heartbeat
 
     async def dispatch(self, request: web.Request) -> web.Response:
         data = await json_body(request)
@@ -64,6 +68,15 @@ class DispatchApi:
                                                                   for a, ticket in briefed]})
         found = await answer(self.dispatcher.visible(who, status))
         return web.json_response({"now": now, "assignments": [a.to_json() for a in found]})
+
+    async def events(self, request: web.Request) -> web.StreamResponse:
+        """Which assignment changed, as it commits: a responder hears their agency's only."""
+        agency = principal(request).user.agency if principal(request).user.role == RESPONDER else None
+
+        def shown(event: object) -> bytes | None:
+            assert isinstance(event, AssignmentNotice)
+            return event.frame if agency is None or event.agency == agency else None
+        return await stream(request, self.feed, self.signed_in, shown, lambda: b": open\n\n")
 
     async def responder_page(self, request: web.Request) -> web.Response:
         """The responder's phone page: their agency's open assignments (static/responder.js)."""
@@ -103,6 +116,9 @@ class DispatchApi:
                   "category, incident type, description, address, location and callback number)",
                   query=(Param("status", ", ".join(STATUSES) + f", or {OPEN} (the first three)"),),
                   tags=("dispatch",)),
+            Route("GET", "/api/v1/assignments/events", self.events, READERS, "assignments.events",
+                  "Server-Sent Events: `assignment` {what, id, ticket_number, agency, status} as each "
+                  "dispatch or status change commits (a responder: their agency's only)", tags=("dispatch",)),
             Route("POST", "/api/v1/assignments/{id}/status", self.change_status, MOVERS, "assignments.status",
                   "move an assignment: diterima, diproses, selesai, ditolak (with a reason); diteruskan "
                   "reopens it (supervisor, call taker; with a reason)", audit="service", body=change,

@@ -9,9 +9,10 @@ from callengine.db.tickets import TicketRepository
 from callengine.dispatch.http import DispatchApi
 from callengine.dispatch.model import DispatchRules
 from callengine.dispatch.service import Dispatcher, DispatchStores
+from callengine.web.sse import SignedIn, always
 
 
-def stored_dispatch(db: Database, rules: DispatchRules, clock: Clock) -> DispatchApi:
+def stored_dispatch(db: Database, rules: DispatchRules, clock: Clock, signed_in: SignedIn = always) -> DispatchApi:
     stores = DispatchStores(begin=db.begin, assignments=AssignmentRepository(db), tickets=TicketRepository(db),
                             audit=AuditRepository(db))
-    return DispatchApi(Dispatcher(stores, rules, clock), rules)
+    return DispatchApi(Dispatcher(stores, rules, clock), rules, signed_in=signed_in)

@@ -159,7 +159,7 @@ class Console:
         clock = clock or SystemClock()
         options = load_desk(settings.desk_file)
         calls = CallRepository(db)
-        dispatch = stored_dispatch(db, load_agencies(settings.agencies_file, options), clock)
+        dispatch = stored_dispatch(db, load_agencies(settings.agencies_file, options), clock, self.signed_in)
         attachments = stored_attachments(db, settings.runtime_dir, clock)
         sla_store, zone = SlaRepository(db), settings.timezone
         sla = SlaApi(SlaBook(sla_store, clock, zone))
@@ -177,8 +177,9 @@ class Console:
                                    SpokenMessages(settings.runtime_dir / "voice"), self.link.command, self.link.feed,
                                    DispatcherAssignments(dispatch.dispatcher), DeliveryLog(db, VOICE), clock)
         self.rating.calls(self.link.command, self.link.feed)
-        dispatch.dispatcher.on_dispatched = chain(self.voice.on_dispatched, self.notify.notifier.on_dispatched)
-        dispatch.dispatcher.on_changed = self.notify.notifier.on_changed
+        dispatch.dispatcher.on_dispatched = chain(dispatch.feed.on_dispatched, self.voice.on_dispatched,
+                                                  self.notify.notifier.on_dispatched)
+        dispatch.dispatcher.on_changed = chain(dispatch.feed.on_changed, self.notify.notifier.on_changed)
         desk = DeskApi(self.link, calls, TicketRepository(db), clock, settings.console, self.signed_in)
         features = [*tickets.routes(), *desk.routes(), *dispatch.routes(), *attachments.routes(),
                     *sla.routes(), *self.rating.api.routes()]
@@ -186,7 +187,8 @@ class Console:
         self.rating.api.mount_public(self.app)
         self.components = Components([
             Migrator(db), self.link,
-            WebServer(self.app, settings.console.host, settings.console.port, on_stop=self.link.feed.close),
+            WebServer(self.app, settings.console.host, settings.console.port,
+                      on_stop=chain(self.link.feed.close, dispatch.feed.close)),
             Service("accounts upkeep", self.upkeep),
             Service("sla watcher", lambda: self.sla.run(settings.console.sla_check_every)),
             Service("duty phones", self.voice.run),

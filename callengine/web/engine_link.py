@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 
 from callengine.core.fanout import Fanout
+from callengine.web.sse import frame
 
 log = logging.getLogger(__name__)
 RETRY_S = (0.2, 0.5, 1.0, 2.0, 5.0)     # backoff while the engine is away
@@ -33,7 +34,7 @@ class LiveEvent:
     @cached_property
     def frame(self) -> bytes:
         """The event as one Server-Sent Event, encoded once for every browser that hears it."""
-        return f"event: {self.name}\ndata: {json.dumps(self.data, ensure_ascii=False, default=str)}\n\n".encode()
+        return frame(self.name, self.data)
 
 
 class EngineError(Exception):

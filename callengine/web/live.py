@@ -34,13 +34,13 @@ from callengine.calls.events import (CALL_EVENTS, CallAnswered, CallEnded, CallL
                                     CallStarted, IvrDone)
 from callengine.calls.live import LiveCalls
 from callengine.core.fanout import Fanout
+from callengine.web.sse import always, frame, stream
 from callengine.queueing.events import MemberChanged, SupervisorAlert
 from callengine.queueing.pauses import PauseError, Pauses
 from callengine.rating.phone import RatingCallError, RatingCalls, RatingResult
 from callengine.tickets.events import TicketOpened
 
 log = logging.getLogger(__name__)
-HEARTBEAT_S = 15.0
 EVENT_NAMES: dict[type, str] = {
     CallStarted: "call.started", IvrDone: "call.ivr_done", CallQueued: "call.queued", CallOffered: "call.offered",
     CallAnswered: "call.answered", CallLocated: "call.located", CallEnded: "call.ended", MemberChanged: "queue.member",
@@ -62,7 +62,7 @@ class LiveFeed:
         self.fanout = Fanout()
 
     async def publish(self, event: object) -> None:
-        await self.fanout.publish(_sse(EVENT_NAMES[type(event)], _with_call(event, self.calls)))
+        await self.fanout.publish(frame(EVENT_NAMES[type(event)], _with_call(event, self.calls)))
 
     def listen(self) -> asyncio.Queue[object | None]:
         return self.fanout.listen()
@@ -146,26 +146,10 @@ async def _snapshot(request: web.Request, api: LiveApi) -> web.StreamResponse:
 
 
 async def _events(request: web.Request, api: LiveApi) -> web.StreamResponse:
-    queue = api.feed.listen()     # before the snapshot: nothing falls between the two
-    try:
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
-        await response.prepare(request)
-        await response.write(_sse("snapshot", {"calls": api.calls.snapshot()}))
-        while True:
-            try:
-                event = await asyncio.wait_for(queue.get(), HEARTBEAT_S)
-            except asyncio.TimeoutError:
-                await response.write(b": still here\n\n")
-                continue
-            if event is None:     # cut off (too far behind) or the engine stops
-                break
-            assert isinstance(event, bytes)
-            await response.write(event)
-        return response
-    except ConnectionResetError:
-        return web.Response(status=499)
-    finally:
-        api.feed.leave(queue)
+    def shown(event: object) -> bytes:
+        assert isinstance(event, bytes)
+        return event
+    return await stream(request, api.feed, always, shown, lambda: frame("snapshot", {"calls": api.calls.snapshot()}))
 
 
 async def _callback(request: web.Request, api: LiveApi) -> web.StreamResponse:
@@ -253,7 +237,3 @@ def _dumps(data: Any) -> str:
 
 def _default(value: object) -> str:
     return value.isoformat() if isinstance(value, datetime) else str(value)
-
-
-def _sse(name: str, data: Any) -> bytes:
-    return f"event: {name}\ndata: {_dumps(data)}\n\n".encode()

@@ -5,6 +5,7 @@ following, the timeline on the ticket, the audit, CSRF and the roles."""
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import tempfile
 from datetime import datetime
@@ -22,10 +23,10 @@ FIRE = {"incident_type": "Kebakaran rumah/permukiman", "kecamatan": "Samarinda U
 
 
 async def seed(config: Path) -> dict[str, str]:
-    """Fire tickets (kebakaran) 1.1 to 4.1, all in Samarinda Ulu but 4.1 in Palaran."""
+    """Fire tickets (kebakaran) 1.1 to 5.1, all in Samarinda Ulu but 4.1 in Palaran."""
     async with call_records(config) as records:
         numbers = await save_all(records, [call(f"{n}.1", f"+628{n}{n}11111111", "answered", 10 * n)
-                                           for n in range(1, 5)])
+                                           for n in range(1, 6)])
         for linkedid, ticket in numbers.items():
             place = {"kecamatan": "Palaran", "kelurahan": "Bantuas"} if linkedid == "4.1" else {}
             await records.tickets.change(ticket, {**FIRE, **place}, NOW)
@@ -172,3 +173,31 @@ async def test_roles_csrf_and_the_agencies_directory(centre: ConsoleLab, desks: 
                               "PMI"} <= set(codes)
     assert all(a["duty_phones"] for a in directory["agencies"])
     assert (await taker.call("GET", f"/api/v1/tickets/{ticket}"))[1]["status"] == "baru"   # nothing dispatched
+
+
+async def test_each_responder_hears_only_their_agencys_changes_as_they_commit(centre: ConsoleLab,
+                                                                              desks: Any) -> None:
+    taker, dmk, pdam = await desks("taker1"), await desks("dmk1"), await desks("pdam1")
+    ticket = number(centre, "5.1")
+    streams = {}
+    for name, desk in (("dmk1", dmk), ("pdam1", pdam), ("taker1", taker)):
+        streams[name] = await desk.http.get(f"{centre.url}/api/v1/assignments/events")
+        assert streams[name].status == 200 and streams[name].headers["Content-Type"] == "text/event-stream"
+        assert await streams[name].content.readline() == b": open\n"       # listening before the dispatch
+    ids = await dispatched(taker, ticket, ["PDAM"])
+    assert (await pdam.call("POST", f"/api/v1/assignments/{ids['PDAM']}/status", {"status": "diterima"}))[0] == 200
+
+    async def notices(name: str, count: int) -> list[dict[str, Any]]:
+        found = []
+        while len(found) < count:
+            line = await asyncio.wait_for(streams[name].content.readline(), 5)
+            if line.startswith(b"data: "):
+                found.append(json.loads(line[6:]))
+        return found
+    heard = [(n["what"], n["agency"], n["status"], n["ticket_number"]) for n in await notices("pdam1", 2)]
+    assert heard == [("dispatched", "PDAM", "diteruskan", ticket), ("changed", "PDAM", "diterima", ticket)]
+    assert len(await notices("taker1", 2)) == 2                                # a dispatcher hears every agency
+    with pytest.raises(asyncio.TimeoutError):
+        await notices("dmk1", 1)                                               # nothing of PDAM's for DAMKAR
+    for reply in streams.values():
+        reply.close()

@@ -112,9 +112,10 @@ def test_pdam_takes_the_fire_from_dispatch_to_selesai_on_a_phone(  # type: ignor
     browser.execute_script("arguments[0].scrollIntoView({block: 'end'})", card.find_element(By.CSS_SELECTOR, ".docs"))
     shot(browser, "2-documented")
 
-    other = dispatch(centre, second)           # while the page is open: it appears by itself, with a beep
-    WebDriverWait(browser, 25).until(lambda b: b.find_elements(By.CSS_SELECTOR, f'article.job[data-id="{other}"]'))
+    other = dispatch(centre, second)           # while the page is open: pushed at once (the poll is 15 s), a beep
+    WebDriverWait(browser, 5).until(lambda b: b.find_elements(By.CSS_SELECTOR, f'article.job[data-id="{other}"]'))
     assert browser.execute_script("return window.callengineResponder.beeps") >= 1
+    assert browser.execute_script("return window.callengineResponder.pushes") >= 1
     jobs = [e.get_attribute("data-id") for e in browser.find_elements(By.CSS_SELECTOR, "article.job")]
     assert jobs == [str(other), str(assignment)]                                 # newest first
 

@@ -1,6 +1,7 @@
-// The responder's phone page: their agency's open assignments, polled every 15 s (a phone's
-// connection comes and goes; a poll needs no stream to survive it), a short Web Audio beep for
-// each new one; one big button for the next status, a refusal with its reason, a closing note,
+// The responder's phone page: their agency's open assignments, read again the moment the
+// server says one changed (Server-Sent Events, /api/v1/assignments/events) and polled every
+// 15 s besides (a phone's connection comes and goes; a poll needs no stream to survive it);
+// a short Web Audio beep for each new one; one big button for the next status, a refusal with its reason, a closing note,
 // and photos or PDFs from the phone. Plain JavaScript, no build step; the API is the contract.
 "use strict";
 
@@ -13,7 +14,7 @@
   const NEXT = { diteruskan: "diterima", diterima: "diproses", diproses: "selesai" };
   const state = { cards: new Map(), known: null, offset: 0, jobs: new Map(), audio: null, timer: null };
   // what the browser tests read: polls made, beeps played (attempted)
-  const seen = (window.callengineResponder = { polls: 0, beeps: 0, refresh: () => refresh() });
+  const seen = (window.callengineResponder = { polls: 0, beeps: 0, pushes: 0, refresh: () => refresh() });
 
   // ---- the server ---------------------------------------------------------------------------
   async function api(method, path, body) {
@@ -302,8 +303,21 @@
     document.addEventListener("pointerdown", unlock, { passive: true });
   }
 
+  // ---- the push: each notice only says "read again"; several at once make one read ---------
+  function listen() {
+    if (!window.EventSource) return;
+    const source = new EventSource("/api/v1/assignments/events");
+    let pending = null;
+    source.addEventListener("assignment", () => {
+      seen.pushes += 1;
+      if (!pending) pending = setTimeout(() => { pending = null; refresh(); }, 100);
+    });
+    source.onopen = () => refresh();           // (re)connected: what changed while away
+  }
+
   soundButton();
   refresh();
+  listen();
   setInterval(refresh, POLL_MS);
   setInterval(tick, 1000);
   document.addEventListener("visibilitychange", () => { if (!document.hidden) refresh(); });
