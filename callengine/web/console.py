@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -84,6 +85,7 @@ def make_console(settings: Settings, accounts: Accounts, checks: Mapping[str, Ch
     app[PAGE_CONTEXT] = _page_context(settings)
     env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.filters["local"] = _local_time(settings.timezone)
+    env.filters["device"] = device_label
     app[PUBLIC] = {app.router.add_static("/static", STATIC, name="static"), *_vendor(app, settings.console)}
 
     async def healthz(request: web.Request) -> web.Response:
@@ -135,6 +137,23 @@ def _page_context(settings: Settings) -> PageContext:
         return {"who": who, "csrf_token": who.csrf_token if who else None, "csrf_field": CSRF_FIELD,
                 "lang": request.get(i18n.LANG, i18n.DEFAULT), "language_links": switch, "city": settings.city}
     return context
+
+
+# the browsers a user agent names, the most specific first (Edge's also says Chrome and Safari)
+BROWSERS = (("Edge", r"Edg/(\d+)"), ("Opera", r"OPR/(\d+)"), ("Samsung Internet", r"SamsungBrowser/(\d+)"),
+            ("Firefox", r"Firefox/(\d+)"), ("Chrome", r"Chrome/(\d+)"), ("Safari", r"Version/(\d+)[\d.]* .*Safari"))
+SYSTEMS = (("Android", "Android"), ("iPhone", "iPhone"), ("iPad", "iPad"), ("Windows", "Windows"),
+           ("Mac OS", "macOS"), ("Linux", "Linux"))
+
+
+def device_label(agent: str) -> str:
+    """A user agent as a person reads it ("Chrome 131, Android"); anything else (a duty phone,
+    a script) as it is."""
+    if not agent.startswith("Mozilla/"):
+        return agent
+    browser = next((f"{name} {found[1]}" for name, shape in BROWSERS if (found := re.search(shape, agent))), None)
+    system = next((label for mark, label in SYSTEMS if mark in agent), None)
+    return ", ".join(filter(None, (browser, system))) or agent
 
 
 def _local_time(zone: ZoneInfo) -> Callable[[datetime | str | None, bool], str]:

@@ -2,7 +2,8 @@
 finds PDAM's assignment of a house fire (what, where, the map link, the caller's number, the SLA
 clock), presses Terima then Proses, photographs the scene (a JPEG with EXIF GPS), sees its
 thumbnail and position, closes it Selesai with a note; a second dispatch appears by itself with
-a beep; the ticket's API holds every status and the photo."""
+a beep; the ticket's API holds every status and the photo, and the call taker sees them on the
+ticket's timeline."""
 from __future__ import annotations
 
 import asyncio
@@ -135,6 +136,22 @@ def test_pdam_takes_the_fire_from_dispatch_to_selesai_on_a_phone(  # type: ignor
     [kept] = pdam["attachments"]
     assert kept["original_name"] == photo.name and kept["gps"] == {"lat": -0.5022, "lon": 117.1536}
     assert kept["content_type"] == "image/jpeg" and kept["uploaded_by"] == "pdam1"
+
+    browser.delete_all_cookies()                 # the call taker reads the ticket's timeline on a desk
+    browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    browser.set_window_size(1280, 1000)
+    log_in(browser, centre.url, "taker1", PASSWORD)
+    wait.until(shown.url_to_be(f"{centre.url}/"))
+    browser.get(f"{centre.url}/tickets/{first}")
+    lines = [li.get_attribute("data-kind") for li in browser.find_elements(By.CSS_SELECTOR, ".timeline li")]
+    assert lines[:4] == ["call.started", "call.answered", "call.ended", "ticket.opened"], lines
+    assert lines.count("status") == 3 and "attachment" in lines and "dispatched" in lines
+    thumb = browser.find_element(By.CSS_SELECTOR, '.timeline li[data-kind="attachment"] img.thumb')
+    wait.until(lambda b: b.execute_script("return arguments[0].complete && arguments[0].naturalWidth", thumb))
+    closing = browser.find_elements(By.CSS_SELECTOR, '.timeline li[data-kind="status"]')[-1].text
+    assert "selesai" in closing and "pdam1" in closing and "Air dari 2 tangki" in closing
+    browser.execute_script("document.querySelector('.timeline').scrollIntoView()")
+    shot(browser, "4-ticket-timeline")
 
 
 def test_a_refusal_needs_its_reason(browser, centre: ConsoleLab) -> None:  # type: ignore[no-untyped-def]

@@ -18,7 +18,7 @@ from callengine.core.conf import ConfigError
 from callengine.core.settings import load_settings
 from callengine.web import i18n
 from callengine.web.auth import PUBLIC, ROUTES, SESSION_COOKIE
-from callengine.web.console import make_console
+from callengine.web.console import device_label, make_console
 from callengine.web.errors import HttpError
 from callengine.web.routes import Route, local_path
 from fake_accounts import Memory, fake_accounts
@@ -243,3 +243,15 @@ async def test_a_features_write_is_audited_by_the_gate_with_its_outcome(tmp_path
     audited = [(e.actor, e.action, e.target, e.detail) for e in memory.audit if e.action == "notes.put"]
     assert audited == [("spv1", "notes.put", "/api/v1/notes/7", {"method": "PUT", "status": 200, "via": "token"}),
                        ("spv1", "notes.put", "/api/v1/notes/0", {"method": "PUT", "status": 404, "via": "token"})]
+
+
+@pytest.mark.parametrize("agent, label", [
+    ("Mozilla/5.0 (Linux; Android 14; SM-A145F) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile "
+     "Safari/537.36", "Chrome 131, Android"),
+    ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 "
+     "Mobile/15E148 Safari/604.1", "Safari 17, iPhone"),
+    ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 "
+     "Safari/537.36 Edg/131.0.2903.86", "Edge 131, Windows"),
+    ("duty phone", "duty phone"), ("Python/3.11 aiohttp/3.14.5", "Python/3.11 aiohttp/3.14.5")])
+def test_a_device_is_shown_as_a_person_reads_it(agent: str, label: str) -> None:
+    assert device_label(agent) == label
