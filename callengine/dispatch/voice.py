@@ -57,7 +57,9 @@ Sleep = Callable[[float], Awaitable[None]]
 
 def message_text(ticket: Ticket, city: str) -> str:
     """The message as written (the delivery log's body): what, where, which ticket, what to press."""
-    what = ", ".join(x for x in (_title(ticket.category), ticket.incident_type) if x) or "Laporan darurat"
+    kind = ticket.incident_type or ""
+    category = "" if kind.lower().startswith(_title(ticket.category).lower() or "\0") else _title(ticket.category)
+    what = ", ".join(x for x in (category, kind) if x) or "Laporan darurat"
     place = " ".join(x for x in (
         f"Alamat: {ticket.address.strip().rstrip('.')}." if ticket.address and ticket.address.strip() else "",
         f"Kelurahan {ticket.kelurahan}," if ticket.kelurahan else "",
@@ -69,13 +71,22 @@ def message_text(ticket: Ticket, city: str) -> str:
     return " ".join(p for p in parts if p)
 
 
+# an address's abbreviations as a person says them (espeak-ng reads "Jl." as "je el", "No." as "no")
+SAID_IN_FULL = {"Jl": "Jalan", "Jln": "Jalan", "Gg": "Gang", "No": "Nomor", "Kel": "Kelurahan", "Kec": "Kecamatan",
+                "Kab": "Kabupaten", "Ds": "Desa", "Perum": "Perumahan", "Blk": "Blok", "Komp": "Kompleks"}
+ABBREVIATION = re.compile(r"\b(" + "|".join(SAID_IN_FULL) + r")\.", re.IGNORECASE)
+
+
 def spoken(text: str) -> str:
     """The message as espeak-ng should say it: a ticket number letter by letter and in groups
-    (SMD-20261202-0001 → "S M D, 2026 12 02, nomor 1"), a slash as "atau"."""
+    (SMD-20261202-0001 → "S M D, 2026 12 02, nomor 1"), 112 digit by digit, a slash as "atau",
+    an address's abbreviations in full ("Jl." → "Jalan")."""
     def ticket(found: re.Match[str]) -> str:
         code, day, seq = found.group(1), found.group(2), found.group(3)
         return f"{' '.join(code)}, {day[:4]} {day[4:6]} {day[6:]}, nomor {int(seq)}"
     text = re.sub(r"\b([A-Z]{2,8})-([0-9]{8})-([0-9]{1,6})\b", ticket, text)
+    text = ABBREVIATION.sub(lambda found: SAID_IN_FULL[found[1].capitalize()], text)
+    text = re.sub(r"\b112\b", "1 1 2", text)         # "satu satu dua", as the number is known, not "seratus dua belas"
     return re.sub(r"\s*/\s*", " atau ", text)
 
 

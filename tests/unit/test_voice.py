@@ -35,11 +35,19 @@ class Clock:
 
 def test_the_message_names_what_where_which_ticket_and_what_to_press() -> None:
     text = message_text(TICKET, "Samarinda")
-    assert text == ("Panggilan darurat 112 Samarinda. Tiket SMD-20261202-0001. Kebakaran, Kebakaran "
+    assert text == ("Panggilan darurat 112 Samarinda. Tiket SMD-20261202-0001. Kebakaran "
                     "rumah/permukiman. Alamat: Jl. Pangeran Antasari No. 12. Kelurahan Air Putih, Kecamatan "
-                    "Samarinda Ulu. Tekan 1 untuk menerima, 2 untuk mengulang.")
+                    "Samarinda Ulu. Tekan 1 untuk menerima, 2 untuk mengulang.")   # "Kebakaran" said once
     said = spoken(text)
     assert "Tiket S M D, 2026 12 02, nomor 1." in said and "rumah atau permukiman" in said
+    assert "Alamat: Jalan Pangeran Antasari Nomor 12." in said and said.startswith("Panggilan darurat 1 1 2 Samarinda.")
+
+
+def test_an_incident_type_of_another_wording_keeps_its_category() -> None:
+    crash = Ticket(9, "3.1", "diteruskan", "kecelakaan", None, NOW, number="SMD-20261202-0003",
+                   incident_type="Tabrakan beruntun", address="jl. Gatot Subroto gg. 3")
+    text = message_text(crash, "Samarinda")
+    assert "Kecelakaan, Tabrakan beruntun." in text and "Alamat: Jalan Gatot Subroto Gang 3." in spoken(text)
 
 
 def test_a_ticket_with_little_filled_in_still_makes_a_message() -> None:
