@@ -67,7 +67,9 @@ class DispatchApi:
             return web.json_response({"now": now, "assignments": [{**a.to_json(), "ticket": ticket}
                                                                   for a, ticket in briefed]})
         found = await answer(self.dispatcher.visible(who, status))
-        return web.json_response({"now": now, "assignments": [a.to_json() for a in found]})
+        last = await self.dispatcher.last_moves(found)
+        return web.json_response({"now": now, "assignments": [
+            {**a.to_json(), "last_move": last[a.id].to_json() if a.id in last else None} for a in found]})
 
     async def events(self, request: web.Request) -> web.StreamResponse:
         """Which assignment changed, as it commits: a responder hears their agency's only."""
@@ -77,6 +79,11 @@ class DispatchApi:
             assert isinstance(event, AssignmentNotice)
             return event.frame if agency is None or event.agency == agency else None
         return await stream(request, self.feed, self.signed_in, shown, lambda: b": open\n\n")
+
+    async def board_page(self, request: web.Request) -> web.Response:
+        """The dispatchers' board: missed deadlines, refusals to send on again, open assignments
+        (static/board.js, on the same API, live by the assignments' events)."""
+        return page(request, "dispatch/board.html", {"agencies": {c: a.name for c, a in self.rules.agencies.items()}})
 
     async def responder_page(self, request: web.Request) -> web.Response:
         """The responder's phone page: their agency's open assignments (static/responder.js)."""
@@ -113,7 +120,8 @@ class DispatchApi:
                   tags=("dispatch",)),
             Route("GET", "/api/v1/assignments", self.assignments, READERS, "assignments.list",
                   "assignments, newest first (a responder: their agency's only, each with its ticket's "
-                  "category, incident type, description, address, location and callback number)",
+                  "category, incident type, description, address, location and callback number; others: "
+                  "each with its last move, e.g. a refusal's reason)",
                   query=(Param("status", ", ".join(STATUSES) + f", or {OPEN} (the first three)"),),
                   tags=("dispatch",)),
             Route("GET", "/api/v1/assignments/events", self.events, READERS, "assignments.events",
@@ -123,6 +131,9 @@ class DispatchApi:
                   "move an assignment: diterima, diproses, selesai, ditolak (with a reason); diteruskan "
                   "reopens it (supervisor, call taker; with a reason)", audit="service", body=change,
                   tags=("dispatch",)),
+            Route("GET", "/dispatch", self.board_page, DISPATCHERS, "dispatch.board",
+                  "the dispatchers' board: missed SLA deadlines, refused assignments to reopen, every open "
+                  "assignment with its clock", tags=("dispatch",)),
             Route("GET", "/responder", self.responder_page, (RESPONDER,), "responder",
                   "the responder's phone page: their agency's open assignments", tags=("dispatch",)),
             Route("GET", "/api/v1/agencies", self.agencies, DIRECTORY, "agencies.list",

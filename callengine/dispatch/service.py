@@ -158,6 +158,10 @@ class Dispatcher:
             return await self.stores.assignments.find(status, actor.agency or "-") if actor.agency else []
         return await self.stores.assignments.find(status)
 
+    async def last_moves(self, found: list[Assignment]) -> dict[int, AssignmentEvent]:
+        """Each assignment's last event: who moved it last, and why (a refusal's reason)."""
+        return {e.assignment_id: e for e in await self.stores.assignments.events_of([a.id for a in found])}
+
     async def briefed(self, actor: Actor, status: str | None = None) -> list[tuple[Assignment, dict[str, Any]]]:
         """A responder's own agency's assignments (as `visible`), each with what they need of its
         ticket (TICKET_BRIEF): the responder's page reads no ticket API, and sees no other agency's."""
