@@ -18,10 +18,11 @@ import asyncio
 import logging
 import re
 import secrets
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import KW_ONLY, dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from callengine.calls.callback import national
 from callengine.calls.numbers import to_e164
@@ -38,6 +39,9 @@ DUTYPHONE_EVENTS = frozenset({"OriginateResponse", "UserEvent", "Hangup"})
 ACCEPTED, NO_DIGIT, NO_ANSWER, BUSY, REJECTED, FAILED = "accepted", "no-digit", "no-answer", "busy", "rejected", "failed"
 # OriginateResponse's Reason when the phone was never answered: the control frame that ended it
 REASONS = {0: FAILED, 1: REJECTED, 3: NO_ANSWER, 5: BUSY, 8: FAILED}
+# Asterisk 16 may send a failed OriginateResponse before [dutyphone-out]'s UserEvent with the
+# Dial's status (busy came out as "failed, reason 0" in 1 of 6 tries): how long the end waits for it
+DIAL_WORD_S = 1.0
 # the Dial's DIALSTATUS in [dutyphone-out] when the phone was not reached
 DIAL_RESULTS = {"NOANSWER": NO_ANSWER, "BUSY": BUSY, "CANCEL": NO_ANSWER}
 PROMPT = re.compile(r"[0-9a-f]{16,64}\.wav")        # the console's cache names: a hash, nothing else
@@ -100,6 +104,7 @@ class SpokenCall:
     result: str | None = None  # from the dialplan's UserEvent
     unreached: str | None = None   # the Dial's word on a phone not reached (no-answer, busy …)
     cause: str | None = None
+    refused: tuple[str, str | None] | None = None   # the OriginateResponse's failure, while the Dial's word is awaited
     watchdog: asyncio.Task[None] | None = field(default=None, repr=False)
 
 
@@ -142,7 +147,13 @@ class SpokenCalls:
         if reply.get("Response") != "Success":
             self.open.pop(call.id, None)
             raise self.error(f"Asterisk refused the call: {reply.get('Message', 'no reason')}")
-        call.watchdog = asyncio.create_task(self._expire(call.id), name=f"{self.label} {call.id}")
+        self._rearm(call, self._expire(call.id))
+
+    def _rearm(self, call: SpokenCall, ending: Coroutine[Any, Any, None]) -> None:
+        """`ending` as the call's one watchdog, the one before it cancelled."""
+        if call.watchdog is not None:
+            call.watchdog.cancel()
+        call.watchdog = asyncio.create_task(ending, name=f"{self.label} {call.id}")
 
     async def _heard(self, call: SpokenCall, event: Mapping[str, str]) -> None:
         """The context's UserEvent (the digit, or none): sets call.result."""
@@ -164,8 +175,12 @@ class SpokenCalls:
                 call.answered = True
             else:
                 reason = _int(event.get("Reason"))
-                await self._end(call, call.unreached or REASONS.get(reason if reason is not None else 0, FAILED),
-                                call.cause or (f"reason {reason}" if reason is not None else None))
+                call.refused = (REASONS.get(reason if reason is not None else 0, FAILED),
+                                f"reason {reason}" if reason is not None else None)
+                if call.unreached is not None:
+                    await self._end(call, call.unreached, call.cause)
+                else:       # Asterisk may send the Dial's word (busy, no answer) just after: wait for it
+                    self._rearm(call, self._settle(call.id))
         elif kind == "UserEvent" and event.get("UserEvent") in (dialplan.DUTYPHONE_EVENT, self.user_event):
             call = self.open.get(event.get("Call", ""))
             if call is None or call.result is not None:
@@ -174,6 +189,8 @@ class SpokenCalls:
                 status = event.get("DialStatus", "")
                 call.unreached = f"{DIAL_RESULTS.get(status, FAILED)}"
                 call.cause = f"DIALSTATUS {status}" if status else None
+                if call.refused is not None:        # the OriginateResponse came first
+                    await self._end(call, call.unreached, call.cause)
                 return
             if event.get("UserEvent") == self.user_event:
                 call.answered = True
@@ -230,6 +247,14 @@ class SpokenCalls:
         call = self.open.get(call_id)
         if call is not None:
             await self._end(call, call.result or FAILED, "no end seen from Asterisk")
+
+    async def _settle(self, call_id: str) -> None:
+        """A refused originate whose Dial said nothing within DIAL_WORD_S: ended with the
+        OriginateResponse's own reason (the Local channel never dialled, or its word was lost)."""
+        await asyncio.sleep(DIAL_WORD_S)  # wait-ok: the UserEvent's usual lag behind the OriginateResponse
+        call = self.open.get(call_id)
+        if call is not None and call.refused is not None:
+            await self._end(call, *call.refused)
 
     async def _tell(self, event: object) -> None:
         try:

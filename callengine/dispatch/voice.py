@@ -270,6 +270,7 @@ class VoiceNotifier:
                 result = await self._ring(ticket, assignment, phone, prompt, confirm, delivery)
                 if result == "accepted":
                     await self._close(rows, phone)
+                    log.info("duty phone delivery sent", extra={"assignment": assignment.id, "phone": phone})
                     return SENT
         await self._close(rows, None)
         log.warning("duty phone delivery failed", extra={"assignment": assignment.id, "agency": assignment.agency,

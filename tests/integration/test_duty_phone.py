@@ -115,6 +115,7 @@ def test_the_duty_phone_hears_the_fire_and_presses_1_to_accept(bots, make_lab) -
         assert (accepted["actor"], accepted["device"], accepted["to_status"]) == (f"phone:{DUTY}", "duty phone",
                                                                                    "diterima")
         console.wait_log("duty phone round", timeout=20, assignment=assignment, result="accepted")
+        console.wait_log("duty phone delivery sent", timeout=20, assignment=assignment)   # its row closed
         assert voice_rows(lab, assignment) == [("voice", DUTY, "sent", 1, None)]
         wavs = list((lab.settings.runtime_dir / "voice").glob("*.wav"))
         assert len(wavs) == 2 and all(w.stat().st_size > 8000 for w in wavs)   # message and thanks, cached

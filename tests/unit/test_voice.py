@@ -280,6 +280,26 @@ async def test_an_unanswered_phone_is_told_by_the_originate_response(tmp_path: P
         ("no-answer", False, "DIALSTATUS NOANSWER")]
 
 
+async def test_a_busy_phone_is_told_busy_when_asterisk_says_so_after_the_originate_response(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    duty, told = await phones(tmp_path, Ami())
+    call = await duty.call(3, "DAMKAR", "+62541741113", "SMD-20261202-0001", "ab" * 16 + ".wav")
+    await duty.on_event({"Event": "OriginateResponse", "ActionID": call.id, "Response": "Failure", "Reason": "0"})
+    assert told == []                                   # the Dial's word may still come
+    await duty.on_event({"Event": "UserEvent", "UserEvent": "CallEngineDutyPhone", "Call": call.id,
+                         "Result": "dial", "DialStatus": "BUSY"})
+    assert [(r.result, r.cause) for r in told] == [("busy", "DIALSTATUS BUSY")]  # type: ignore[attr-defined]
+    assert duty.open == {}
+
+    monkeypatch.setattr("callengine.calls.dutyphone.DIAL_WORD_S", 0.01)
+    silent = await duty.call(3, "DAMKAR", "+62541741113", "SMD-20261202-0001", "ab" * 16 + ".wav")
+    await duty.on_event({"Event": "OriginateResponse", "ActionID": silent.id, "Response": "Failure", "Reason": "0"})
+    deadline = asyncio.get_running_loop().time() + 5
+    while len(told) < 2 and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.01)  # wait-ok: the short grace patched above
+    assert [(r.result, r.cause) for r in told[1:]] == [("failed", "reason 0")]  # type: ignore[attr-defined]
+
+
 async def test_bad_commands_are_refused_before_asterisk(tmp_path: Path) -> None:
     ami = Ami()
     duty, _ = await phones(tmp_path, ami)
