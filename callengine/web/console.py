@@ -135,7 +135,8 @@ def _page_context(settings: Settings) -> PageContext:
         here = local_path(request.path)
         switch = {code: f"{here}?{urlencode([*others, ('lang', code)])}" for code in i18n.LANGUAGES}
         return {"who": who, "csrf_token": who.csrf_token if who else None, "csrf_field": CSRF_FIELD,
-                "lang": request.get(i18n.LANG, i18n.DEFAULT), "language_links": switch, "city": settings.city}
+                "lang": request.get(i18n.LANG, i18n.DEFAULT), "language_links": switch, "city": settings.city,
+                "zone": settings.timezone.key}
     return context
 
 

@@ -10,8 +10,10 @@ import asyncio
 import shutil
 import tempfile
 import urllib.request
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -91,6 +93,9 @@ def test_pdam_takes_the_fire_from_dispatch_to_selesai_on_a_phone(  # type: ignor
         assert fact in seen, fact
     assert card.find_element(By.CSS_SELECTOR, ".job-map").get_attribute("href").startswith("geo:-0.48710,117.14020")
     assert card.find_element(By.CSS_SELECTOR, ".job-call").get_attribute("href") == "tel:+628111111111"
+    accept_by = datetime.fromisoformat(as_taker(centre, "GET", f"/api/v1/tickets/{first}")[1]["assignments"][0]["accept_by"])
+    local = accept_by.astimezone(ZoneInfo("Asia/Makassar")).strftime("%H.%M")   # the centre's clock, not the browser's (UTC)
+    assert f"Terima sebelum {local}" in card.find_element(By.CSS_SELECTOR, ".sla").text
     late = card.find_element(By.CSS_SELECTOR, ".sla").get_attribute("data-late")
     assert late in ("true", "false")
     button = card.find_element(By.CSS_SELECTOR, "button.next")

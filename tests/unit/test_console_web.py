@@ -141,12 +141,12 @@ async def test_login_from_another_sites_page_is_refused(console: TestClient) -> 
 
 async def test_indonesian_first_english_on_request(console: TestClient) -> None:
     page = await (await console.get("/login")).text()
-    assert '<html lang="id">' in page and "Kata sandi" in page
+    assert '<html lang="id" data-zone="Asia/Makassar">' in page and "Kata sandi" in page
     switched = await console.get("/login?lang=en&next=%2Fapi%2Fv1%2Fme", allow_redirects=False)
     location = URL(switched.headers["Location"])
     assert switched.status == 303 and location.path == "/login" and dict(location.query) == {"next": "/api/v1/me"}
     page = await (await console.get("/login")).text()
-    assert '<html lang="en">' in page and "Password" in page and "Kata sandi" not in page
+    assert '<html lang="en" data-zone="Asia/Makassar">' in page and "Password" in page and "Kata sandi" not in page
     root = f"http://{console.host}:{console.port}"
     away = await console.session.get(f"{root}//evil.example/?lang=en", allow_redirects=False)
     assert away.status == 303 and away.headers["Location"] == "/"                # not to evil.example

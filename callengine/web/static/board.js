@@ -9,6 +9,7 @@
   const text = JSON.parse($("board-text").textContent);
   const csrf = document.querySelector('meta[name="csrf-token"]').content;
   const LANG = document.documentElement.lang || "id";
+  const ZONE = document.documentElement.dataset.zone || undefined;   // the centre's clock, not the device's
   const POLL_MS = 30000;
   const state = { offset: 0, open: [] };
   const seen = (window.callengineBoard = { loads: 0, pushes: 0 });
@@ -93,7 +94,7 @@
     cell(row, ticketLink(a.ticket_number));
     cell(row, agency(a.agency));
     cell(row, a.status).className = "status";
-    cell(row, new Date(a.dispatched_at).toLocaleTimeString(LANG, { hour: "2-digit", minute: "2-digit" }));
+    cell(row, new Date(a.dispatched_at).toLocaleTimeString(LANG, { hour: "2-digit", minute: "2-digit", timeZone: ZONE }));
     cell(row, "").className = "clock";
   }
 
@@ -122,7 +123,7 @@
       tick();
       seen.loads += 1;
       $("sync").dataset.state = "ok";
-      $("sync").textContent = `${text.updated} ${new Date(now()).toLocaleTimeString(LANG)}`;
+      $("sync").textContent = `${text.updated} ${new Date(now()).toLocaleTimeString(LANG, { timeZone: ZONE })}`;
     } catch (err) {
       $("sync").dataset.state = "error";
       $("sync").textContent = `${text.not_updated} ${err.message}`;

@@ -12,6 +12,7 @@
   const form = $("ticket-form");
   const SAVE_AFTER_MS = 400;
   const LANG = document.documentElement.lang || "id";
+  const ZONE = document.documentElement.dataset.zone || undefined;   // the centre's clock, not the device's
 
   // when each call popped (epoch ms), for the screen-pop benchmark and the browser tests
   const pops = (window.callengineDesk = { pops: [] }).pops;
@@ -202,7 +203,7 @@
       const ticket = await api("PATCH", `/api/v1/tickets/${encodeURIComponent(state.ticket.number)}`, body);
       state.ticket = ticket;
       if (["classification", "incident_type", "kecamatan"].some((k) => k in body)) loadProposal();
-      $("save-state").textContent = `${text.saved} ${new Date().toLocaleTimeString(LANG)}`;
+      $("save-state").textContent = `${text.saved} ${new Date().toLocaleTimeString(LANG, { timeZone: ZONE })}`;
       $("save-state").dataset.state = "saved";
     } catch (err) {
       state.dirty = { ...body, ...state.dirty };       // kept, and sent again with the next change
@@ -410,7 +411,7 @@
   }
 
   function local(iso) {
-    return iso ? new Date(iso).toLocaleString(LANG, { day: "2-digit", month: "2-digit", hour: "2-digit", minute: "2-digit" }) : "–";
+    return iso ? new Date(iso).toLocaleString(LANG, { day: "2-digit", month: "2-digit", hour: "2-digit", minute: "2-digit", timeZone: ZONE }) : "–";
   }
 
   form.addEventListener("input", changed);

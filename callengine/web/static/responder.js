@@ -10,6 +10,7 @@
   const text = JSON.parse($("responder-text").textContent);
   const csrf = document.querySelector('meta[name="csrf-token"]').content;
   const LANG = document.documentElement.lang || "id";
+  const ZONE = document.documentElement.dataset.zone || undefined;   // the centre's clock, not the device's
   const POLL_MS = 15000;
   const NEXT = { diteruskan: "diterima", diterima: "diproses", diproses: "selesai" };
   const state = { cards: new Map(), known: null, offset: 0, jobs: new Map(), audio: null, timer: null };
@@ -32,7 +33,7 @@
   }
 
   const now = () => Date.now() + state.offset;        // the server's clock, as near as we know it
-  const clock = (iso) => new Date(iso).toLocaleTimeString(LANG, { hour: "2-digit", minute: "2-digit" });
+  const clock = (iso) => new Date(iso).toLocaleTimeString(LANG, { hour: "2-digit", minute: "2-digit", timeZone: ZONE });
 
   async function refresh() {
     try {
@@ -41,7 +42,7 @@
       seen.polls += 1;
       render(data.assignments);
       $("sync").dataset.state = "ok";
-      $("sync").textContent = `${text.updated} ${new Date(now()).toLocaleTimeString(LANG)}`;
+      $("sync").textContent = `${text.updated} ${new Date(now()).toLocaleTimeString(LANG, { timeZone: ZONE })}`;
     } catch (err) {
       $("sync").dataset.state = "error";
       $("sync").textContent = `${text.not_updated} ${err.message}`;
