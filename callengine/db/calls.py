@@ -6,12 +6,13 @@ from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, Text, cast, func, not_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from callengine.calls.record import CallRecord
 from callengine.db.database import Database
 from callengine.db.models import CallRow, TicketRow
+from callengine.qa.search import CallSearch
 
 Rank = Callable[[list[dict[str, Any]]], dict[str, Any] | None]
 
@@ -119,6 +120,32 @@ class CallRepository:
                  .group_by(CallRow.caller))
         async with self.db.connect() as c:
             return {row[0]: row[1] for row in await c.execute(query)}
+
+    async def search(self, wanted: CallSearch) -> tuple[list[tuple[CallRecord, str | None]], int]:
+        """A page of the calls `wanted` asks for, each with its ticket's number, newest (or
+        longest) first, and how many there are in all."""
+        conditions = [*_started_within(wanted.since, wanted.until), *(
+            condition for value, condition in (
+                (wanted.caller, CallRow.caller == wanted.caller), (wanted.agent, CallRow.agent == wanted.agent),
+                (wanted.category, CallRow.category == wanted.category),
+                (wanted.disposition, CallRow.disposition == wanted.disposition),
+                (wanted.ticket, TicketRow.number == wanted.ticket),
+                (wanted.min_talk_s is not None, CallRow.talk_s >= (wanted.min_talk_s or 0))) if value)]
+        for flag, column in ((wanted.prank, CallRow.prank), (wanted.ghost, CallRow.ghost)):
+            if flag is not None:
+                conditions.append(column.is_(flag))
+        if wanted.located is not None:     # a record without a location holds JSON null, or SQL NULL
+            nowhere = or_(CallRow.location.is_(None), cast(CallRow.location, Text) == "null")
+            conditions.append(not_(nowhere) if wanted.located else nowhere)
+        joined = select(CallRow, TicketRow.number.label("ticket_number")).outerjoin(
+            TicketRow, TicketRow.linkedid == CallRow.linkedid).where(*conditions)
+        order = getattr(CallRow, wanted.sort).desc().nulls_last()     # PostgreSQL would put NULLs first
+        page = joined.order_by(order, CallRow.linkedid.desc()).limit(wanted.limit).offset(wanted.offset)
+        total = select(func.count()).select_from(joined.subquery())
+        async with self.db.connect() as c:
+            rows = (await c.execute(page)).mappings().all()
+            count = int((await c.execute(total)).scalar_one())
+        return [(_to_record(row), row["ticket_number"]) for row in rows], count
 
     async def count(self, since: datetime | None = None, until: datetime | None = None) -> int:
         query = select(func.count()).select_from(CallRow).where(*_started_within(since, until))

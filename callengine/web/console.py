@@ -27,6 +27,8 @@ from callengine.attachments.wiring import stored_attachments
 from callengine.core.clock import Clock, SystemClock
 from callengine.core.component import Components, Service, run_until_signal
 from callengine.core.settings import ConsoleSettings, Settings, read_secret
+from callengine.db.alerts import AlertRepository
+from callengine.db.audit import AuditRepository
 from callengine.db.callbacks import CallbackRepository
 from callengine.db.calls import CallRepository
 from callengine.db.database import Database
@@ -40,6 +42,7 @@ from callengine.dispatch.sla_http import SlaApi
 from callengine.dispatch.voice import CHANNEL as VOICE, DispatcherAssignments, SpokenMessages, VoiceNotifier
 from callengine.dispatch.wiring import stored_dispatch
 from callengine.notify.notifier import chain
+from callengine.qa.http import CallsApi
 from callengine.notify.wiring import Notifications
 from callengine.rating.wiring import stored_ratings
 from callengine.tickets.desk import load_desk
@@ -201,8 +204,10 @@ class Console:
                                                   self.notify.notifier.on_dispatched)
         dispatch.dispatcher.on_changed = chain(dispatch.feed.on_changed, self.notify.notifier.on_changed)
         desk = DeskApi(self.link, calls, TicketRepository(db), clock, settings.console, self.signed_in)
+        reviews = CallsApi(calls, TicketRepository(db), AuditRepository(db), AlertRepository(db),
+                           settings.recordings_dir, clock)
         features = [*tickets.routes(), *desk.routes(), *dispatch.routes(), *attachments.routes(),
-                    *sla.routes(), *self.rating.api.routes()]
+                    *sla.routes(), *self.rating.api.routes(), *reviews.routes()]
         self.app = make_console(settings, self.accounts, {"database": db.ping}, features)
         self.rating.api.mount_public(self.app)
         self.components = Components([
