@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from aiohttp import hdrs, web
 
@@ -24,8 +28,10 @@ from callengine.db.alerts import AlertRepository
 from callengine.db.audit import AuditRepository
 from callengine.db.calls import CallRepository
 from callengine.db.tickets import TicketRepository
-from callengine.qa.search import BadSearch, parse
+from callengine.qa.replay import marks
+from callengine.qa.search import SORTS, BadSearch, CallSearch, parse
 from callengine.web.errors import HttpError
+from callengine.web.pages import page
 from callengine.web.routes import Param, Route, peer, principal
 
 log = logging.getLogger(__name__)
@@ -42,6 +48,8 @@ class CallsApi:
     alerts: AlertRepository
     recordings_dir: Path
     clock: Clock
+    zone: ZoneInfo
+    tiles: str = ""                   # the map's tile URL ([console] tiles); none: coordinates only
 
     async def search(self, request: web.Request) -> web.Response:
         try:
@@ -59,6 +67,41 @@ class CallsApi:
         call = await self._call(request)
         ticket = await self.tickets.by_linkedid(call.linkedid)
         return web.json_response({**call.to_json(), "ticket": ticket.to_json() if ticket else None})
+
+    async def search_page(self, request: web.Request) -> web.Response:
+        """The search form and its results (server-rendered: it works without JavaScript, and
+        every result page is a link a reviewer can keep)."""
+        query = _local_days(request.query, self.zone)
+        error, found, total, wanted = None, [], 0, None
+        try:
+            wanted = parse(query)
+            user = principal(request).user
+            found, total = await self.calls.search(wanted.only_of(user.name) if user.role == "calltaker" else wanted)
+        except BadSearch as exc:
+            error = str(exc)
+        return page(request, "qa/calls.html", {
+            "query": request.query, "error": error, "calls": [(_summary(c), number) for c, number in found],
+            "total": total, "wanted": wanted, "pages": _pages(request, wanted, total),
+            "sorts": {key: "?" + urlencode({**{k: v for k, v in request.query.items() if k not in ("sort", "offset")},
+                                            "sort": key}) for key in SORTS}}, status=400 if error else 200)
+
+    async def call_page(self, request: web.Request) -> web.Response:
+        call = await self._call(request)
+        ticket = await self.tickets.by_linkedid(call.linkedid)
+        facts = call.recording_facts or {}
+        integrity = "unchecked"
+        if facts.get("sha256") and call.recording:
+            try:
+                integrity = await self._check(request, call, resolve(self.recordings_dir, call.recording),
+                                              str(facts["sha256"]))
+            except RecordingError:
+                integrity = "mismatch"
+        return page(request, "qa/call.html", {
+            "call": call, "ticket": ticket, "facts": facts, "integrity": integrity, "tiles": self.tiles,
+            "player": {"audio": f"/api/v1/calls/{call.linkedid}/audio" if facts.get("sha256") else None,
+                       "peaks": facts.get("waveform") or [], "duration": facts.get("duration_s"),
+                       "marks": [m.to_json() for m in marks(call, facts.get("duration_s"))],
+                       "location": call.location}})
 
     async def audio(self, request: web.Request) -> web.StreamResponse:
         call = await self._call(request)
@@ -119,6 +162,12 @@ class CallsApi:
                   Param("min_talk", "seconds", "number"), Param("sort", "started_at, wait_s or talk_s (largest first)"),
                   Param("limit", "at most 200", "integer"), Param("offset", "for the next page", "integer"))
         return [
+            Route("GET", "/calls", self.search_page, REVIEWERS, "calls.search_page",
+                  "the call search page (the same filters; from and to may be local days)", query=search,
+                  tags=("qa",)),
+            Route("GET", "/calls/{linkedid}", self.call_page, REVIEWERS, "calls.page",
+                  "one call: the player with its waveform and moments, the ticket, the location, the IVR",
+                  tags=("qa",)),
             Route("GET", "/api/v1/calls", self.search, REVIEWERS, "calls.search",
                   "calls, newest first, each with its ticket's number (a call taker: their own)", query=search,
                   tags=("qa",)),
@@ -132,6 +181,29 @@ class CallsApi:
                          Param("reason", "why the original is downloaded (required with original=1)")),
                   tags=("qa",)),
         ]
+
+
+def _local_days(query: Mapping[str, str], zone: ZoneInfo) -> dict[str, str]:
+    """The page's `from`/`to` as days (a date input's YYYY-MM-DD) made times in the centre's
+    zone: from that day's start, to the next day's start."""
+    found = dict(query)
+    for key, extra in (("from", 0), ("to", 1)):
+        try:
+            day = date.fromisoformat(found.get(key, ""))
+        except ValueError:
+            continue
+        found[key] = datetime.combine(day + timedelta(days=extra), time(), zone).isoformat()
+    return found
+
+
+def _pages(request: web.Request, wanted: CallSearch | None, total: int) -> dict[str, str | None]:
+    """The previous and next result pages' links (the query as it is, another offset)."""
+    if wanted is None:
+        return {"previous": None, "next": None}
+    def at(offset: int) -> str:
+        return str(request.rel_url.update_query(offset=str(offset)))
+    return {"previous": at(max(0, wanted.offset - wanted.limit)) if wanted.offset else None,
+            "next": at(wanted.offset + wanted.limit) if wanted.offset + wanted.limit < total else None}
 
 
 def _from_start(request: web.Request) -> bool:

@@ -205,7 +205,7 @@ class Console:
         dispatch.dispatcher.on_changed = chain(dispatch.feed.on_changed, self.notify.notifier.on_changed)
         desk = DeskApi(self.link, calls, TicketRepository(db), clock, settings.console, self.signed_in)
         reviews = CallsApi(calls, TicketRepository(db), AuditRepository(db), AlertRepository(db),
-                           settings.recordings_dir, clock)
+                           settings.recordings_dir, clock, zone, settings.console.tiles)
         features = [*tickets.routes(), *desk.routes(), *dispatch.routes(), *attachments.routes(),
                     *sla.routes(), *self.rating.api.routes(), *reviews.routes()]
         self.app = make_console(settings, self.accounts, {"database": db.ping}, features)

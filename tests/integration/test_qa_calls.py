@@ -6,6 +6,7 @@ its warning, the mismatch audited and raised as an alert."""
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import sqlite3
 import subprocess
@@ -150,3 +151,21 @@ async def test_the_search_on_both_databases(database_url: str) -> None:
         assert total == 3 and [c.linkedid for c, _ in page] == ["1.1"] and page[0][1].startswith("SMD-")  # its ticket
     finally:
         await store.close()
+
+
+async def test_the_search_page_and_the_call_page(centre: ConsoleLab, desks: Any) -> None:
+    qa = await desks("qa1")
+    page = await (await qa.http.get(f"{centre.url}/calls?caller=0811-1111-1111&from=2026-01-01")).text()
+    assert page.count('href="/calls/') == 2 and 'href="/calls/3.1"' in page and "iseng" in page   # 3.1: prank
+    bad = await qa.http.get(f"{centre.url}/calls?caller=abc")
+    assert bad.status == 400 and "is not a phone number" in await bad.text()
+    later = await (await qa.http.get(f"{centre.url}/calls?from=2099-01-01")).text()
+    assert "Tidak ada panggilan yang cocok." in later
+    reply = await qa.http.get(f"{centre.url}/calls/1.1")
+    assert not [e for e in centre.console.errors() if "request" in e["msg"]], json.dumps(centre.console.errors()[-1])
+    shown = await reply.text()
+    for part in ('data-state="ok"', 'src="/api/v1/calls/1.1/audio"', 'id="waveform"'):   # marks: past its 3 s
+        assert part in shown, part
+    assert (await qa.http.get(f"{centre.url}/calls/..%2F..%2Fetc%2Fpasswd")).status == 404
+    taker = await desks("taker1")
+    assert (await taker.http.get(f"{centre.url}/calls/3.1")).status == 404
