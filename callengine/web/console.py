@@ -71,8 +71,9 @@ def security_headers(tiles: str) -> dict[str, str]:
         "X-Content-Type-Options": "nosniff",
         "X-Frame-Options": "DENY",
         "Referrer-Policy": "same-origin",
-        "Content-Security-Policy": f"default-src 'self'; img-src {images}; frame-ancestors 'none'; "
-                                   "form-action 'self'; base-uri 'none'",
+        # styles inline too: wavesurfer.js puts its <style> in its shadow root (scripts stay 'self' only)
+        "Content-Security-Policy": f"default-src 'self'; img-src {images}; style-src 'self' 'unsafe-inline'; "
+                                   "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
     }
 
 

@@ -1,0 +1,91 @@
+"""QA replay in a real headless Chromium, on a real call: a citizen (a pjsua2 bot) calls 112,
+presses 2 and talks; a bot call taker answers; the engine records and processes the call. The QA
+reviewer finds it by the caller's local number on /calls, opens it, and plays it: the waveform
+is drawn, the audio element's time advances, the server answered with Range (206) and the play
+is in the audit log with the reviewer's name; the download of the original asks its reason."""
+from __future__ import annotations
+
+import sqlite3
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from console_lab import add_user, console_beside, log_in
+from lab import Lab
+
+pytestmark = pytest.mark.integration
+PASSWORD = "kopi susu panas"
+CALLER = "081234567890"
+SCREENS = Path(tempfile.gettempdir()) / "callengine-screens"
+
+
+def recorded_call(bots, call_taker, lab: Lab) -> str:  # type: ignore[no-untyped-def]
+    """A call answered by a bot and recorded; its linkedid once the recording is processed."""
+    engine = lab.engine()
+    taker = call_taker()
+    voice = Path(__file__).parents[2] / "sounds" / "id" / "fallback.wav"
+    call = bots.citizen(caller_id=CALLER).call(f"sip:112@{lab.sip}", play=voice)
+    greeting = engine.wait_log("ivr prompt", prompt="greeting", timeout=20)
+    call.send_dtmf("2")
+    answered = taker.wait_call(30)
+    answered.wait_state("confirmed", 10)
+    answered.wait_heard(10)
+    call.hangup()
+    engine.wait_log("recording processed", linkedid=greeting["linkedid"], timeout=30)
+    return str(greeting["linkedid"])
+
+
+def test_a_reviewer_finds_the_call_by_its_local_number_and_plays_it(  # type: ignore[no-untyped-def]
+        bots, call_taker, lab: Lab, browser) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support import expected_conditions as shown
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    linkedid = recorded_call(bots, call_taker, lab)
+    add_user(lab.config_file, "qa1", "qa", PASSWORD)
+    console = console_beside(lab.config_file).start()
+    try:
+        browser.set_window_size(1280, 900)
+        log_in(browser, console.url, "qa1", PASSWORD)
+        wait = WebDriverWait(browser, 10)
+        wait.until(shown.url_to_be(f"{console.url}/"))
+        browser.find_element(By.LINK_TEXT, "Panggilan").click()
+        field = wait.until(lambda b: b.find_element(By.NAME, "caller"))
+        field.send_keys(CALLER, Keys.ENTER)
+        link = wait.until(lambda b: b.find_element(By.CSS_SELECTOR, f'a[href="/calls/{linkedid}"]'))
+        assert "kebakaran" in browser.find_element(By.CSS_SELECTOR, ".results tbody").text
+        link.click()
+
+        wait.until(lambda b: b.execute_script("return window.callenginePlayer && window.callenginePlayer.waveform"))
+        wait.until(lambda b: b.execute_script(
+            "return document.querySelector('#waveform div') && document.querySelector('#waveform div').shadowRoot"
+            " && document.querySelector('#waveform div').shadowRoot.querySelector('canvas') !== null"))
+        assert browser.find_element(By.ID, "integrity").get_attribute("data-state") == "ok"
+        kinds = [b.get_attribute("data-kind") for b in browser.find_elements(By.CSS_SELECTOR, "#marks button")]
+        assert kinds[:2] == ["ivr", "menu"] and "answer" in kinds, kinds
+        browser.find_element(By.TAG_NAME, "body").send_keys("]")           # the keyboard: faster
+        assert browser.execute_script("return document.getElementById('audio').playbackRate") == 1.25
+        browser.find_element(By.ID, "play").click()
+        WebDriverWait(browser, 15).until(lambda b: b.execute_script(
+            "return document.getElementById('audio').currentTime") > 1.0)    # it plays: time advances
+        SCREENS.mkdir(exist_ok=True)
+        browser.save_screenshot(str(SCREENS / "qa-player.png"))
+        browser.find_element(By.ID, "play").click()
+
+        with sqlite3.connect(lab.settings.runtime_dir / "callengine.db") as db:
+            plays = db.execute("SELECT actor, detail FROM audit WHERE action = 'recording.play' AND target = ?",
+                               (f"call/{linkedid}",)).fetchall()
+        assert len(plays) == 1 and plays[0][0] == "qa1" and '"integrity": "ok"' in plays[0][1]
+        statuses = browser.execute_script(
+            "return performance.getEntriesByType('resource').filter(e => e.name.includes('/audio'))"
+            ".map(e => e.responseStatus)")
+        assert 206 in statuses, statuses                                      # the player asked for ranges
+
+        reason = browser.find_element(By.CSS_SELECTOR, "form.download input[name=reason]")
+        browser.find_element(By.CSS_SELECTOR, "form.download button").click()
+        assert browser.execute_script("return arguments[0].validity.valueMissing", reason)   # no reason: not sent
+        assert not console.errors()
+    finally:
+        console.stop()
