@@ -4,6 +4,7 @@ reading of AMI (originate, digit, hangup, failure)."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -225,6 +226,45 @@ async def test_a_responder_accepting_in_the_browser_stops_the_calls() -> None:
     runner.cancel()
     assert len(engine.calls) == 1 and store.accepted == []
     assert "no longer diteruskan" in (store.rows[1]["last_error"] or "")
+
+
+async def test_a_burst_to_one_agency_rings_its_phone_one_call_at_a_time() -> None:
+    """Five dispatches at once to one duty phone: never two calls on it together (each would
+    find it busy), and every one delivered as the phone takes them in turn."""
+    feed = Fanout()
+    engine = Engine(feed, ["accepted"] * 5)
+    on_line: list[int] = []
+    placed = engine.command
+
+    async def command(path: str, body: dict[str, Any]) -> dict[str, Any]:
+        on_line.append(len(engine.calls) - answered[0])
+        return await placed(path, body)
+    answered = [0]
+
+    class PerAssignment(Assignments):
+        def __init__(self) -> None:
+            self.statuses: dict[int, str] = {}
+
+        async def status(self, assignment_id: int) -> str | None:
+            return self.statuses.get(assignment_id, FORWARDED)
+
+        async def accept(self, assignment_id: int, agency: str, phone: str) -> None:
+            self.statuses[assignment_id] = "diterima"
+            answered[0] += 1
+
+    messages = SpokenMessages(Path("/nonexistent"))
+    messages.wav = _name  # type: ignore[method-assign]
+    notifier = VoiceNotifier(VoiceSettings(retries=0), None, "Samarinda", messages, command, feed,  # type: ignore[arg-type]
+                             PerAssignment(), None, Clock())
+    runner = asyncio.create_task(notifier.run())
+    await following(feed)
+    try:
+        burst = [notifier.deliver(TICKET, replace(ASSIGNMENT, id=n), PHONES[:1]) for n in range(1, 6)]
+        assert await asyncio.wait_for(asyncio.gather(*burst), 5) == [SENT] * 5
+    finally:
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+    assert len(engine.calls) == 5 and on_line == [0, 0, 0, 0, 0]    # each call placed with the line free
 
 
 # -- the engine's side ------------------------------------------------------------------
