@@ -43,7 +43,8 @@ def with_workers(bots, lab: Lab) -> tuple[EngineProcess, set[int]]:  # type: ign
     engine = lab.engine()
     call = bots.citizen(caller_id="081234567890").call(f"sip:112@{lab.sip}")
     greeting = engine.wait_log("ivr prompt", prompt="greeting", timeout=20)
-    call.hangup()
+    call.wait_heard(10)     # the greeting's audio flowed: the recording has frames (a hangup at once
+    call.hangup()           # can leave MixMonitor a WAV with none, which is not processed)
     engine.wait_log("recording processed", linkedid=greeting["linkedid"], timeout=30)
     assert engine.proc is not None
     workers = children(engine.proc.pid)
