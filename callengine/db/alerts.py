@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Update, insert, select, update
+from sqlalchemy import Update, func, insert, select, update
 
 from callengine.db.database import Database
 from callengine.db.models import AlertRow, PauseRow
@@ -36,6 +36,13 @@ class PauseRepository:
     async def end(self, account: str, by: str, at: datetime) -> bool:
         async with self.db.begin() as c:
             return bool((await c.execute(_close(account, by, at))).rowcount)
+
+    async def open_since(self) -> dict[str, datetime]:
+        """Each paused account's current pause start (pauses not ended)."""
+        query = select(PauseRow.account, func.max(PauseRow.started_at)).where(PauseRow.ended_at.is_(None)) \
+            .group_by(PauseRow.account)
+        async with self.db.connect() as c:
+            return {row[0]: row[1] for row in await c.execute(query)}
 
     async def of(self, account: str) -> list[dict[str, object]]:
         columns = (PauseRow.account, PauseRow.reason, PauseRow.paused_by, PauseRow.started_at, PauseRow.ended_at,

@@ -26,7 +26,7 @@ from callengine.accounts.model import AuditEntry
 from callengine.core.clock import Clock
 from callengine.core.conf import ConfigError
 from callengine.dispatch.model import ACCEPTED, FORWARDED, PROCESSING, REFUSED, Assignment, DispatchRules
-from callengine.queueing.roster import Roster, RosterFile
+from callengine.queueing.roster import Roster, lazy_roster
 
 log = logging.getLogger(__name__)
 ACCEPT, PROCESS = "accept", "process"
@@ -140,13 +140,11 @@ def supervisors_on_duty(roster: Roster, at: datetime) -> list[str]:
 def roster_supervisors(path: Path, zone: ZoneInfo) -> Callable[[datetime], list[str]]:
     """supervisors_on_duty on the roster file, read at first use and re-read when it changes; a
     roster that cannot be read names nobody (the escalation still shows on the console)."""
-    held: list[RosterFile] = []
+    roster = lazy_roster(path, zone)
 
     def on_duty(at: datetime) -> list[str]:
         try:
-            if not held:
-                held.append(RosterFile(path, zone))
-            return supervisors_on_duty(held[0](), at)
+            return supervisors_on_duty(roster(), at)
         except (ConfigError, OSError) as exc:
             log.error("the roster cannot say who supervises now: %s", exc)
             return []

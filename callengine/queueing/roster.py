@@ -6,6 +6,7 @@ rotation and the overrides of 24 December decide who works the night into the 25
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -207,3 +208,15 @@ class RosterFile:
             return self.path.stat().st_mtime
         except OSError:
             return None
+
+
+def lazy_roster(path: Path, zone: ZoneInfo) -> Callable[[], Roster]:
+    """The roster file read at first use, then as RosterFile keeps it: a process that only
+    reads the roster (the console) starts even when the file is broken, and says so when asked."""
+    held: list[RosterFile] = []
+
+    def roster() -> Roster:
+        if not held:
+            held.append(RosterFile(path, zone))
+        return held[0]()
+    return roster

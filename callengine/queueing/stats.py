@@ -64,12 +64,14 @@ def day_stats(records: Iterable[CallRecord], roster: Roster, day: date) -> dict[
     """Only calls that reached a queue count as offered; calls that ended in the IVR do not."""
     start, end = day_window(roster, day)
     queues: dict[str, Tally] = {}
+    every = Tally()                       # every queue together: the centre's figure
     shifts: dict[str, Tally] = {s.name: Tally() for s in roster.shifts}
     agents: dict[str, dict[str, float]] = {}
     for record in records:
         if record.queue is None or not start <= record.started_at < end:
             continue
         queues.setdefault(record.queue, Tally()).add(record)
+        every.add(record)
         shifts[shift_of(roster, record.started_at)].add(record)
         if record.disposition == ANSWERED and record.agent:
             agent = agents.setdefault(record.agent, {"answered": 0, "talk_s": 0.0})
@@ -77,6 +79,7 @@ def day_stats(records: Iterable[CallRecord], roster: Roster, day: date) -> dict[
             agent["talk_s"] += record.talk_s or 0.0
     return {
         "day": day.isoformat(), "from": start.isoformat(), "to": end.isoformat(),
+        "all": every.to_json(),
         "queues": {name: tally.to_json() for name, tally in sorted(queues.items())},
         "shifts": {name: tally.to_json() for name, tally in shifts.items()},
         "calltakers": {name: {"answered": int(a["answered"]), "talk_s": round(a["talk_s"], 1)}

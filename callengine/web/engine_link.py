@@ -66,11 +66,18 @@ class EngineLink:
     def snapshot(self) -> dict[str, Any]:
         return {"connected": self.connected, "calls": sorted(self.calls.values(), key=lambda c: c["started_at"])}
 
+    async def read(self, path: str) -> dict[str, Any]:
+        """GET from the engine's live API (the snapshot with the queues); its JSON, or EngineError."""
+        return await self._ask("GET", path, None)
+
     async def command(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         """POST a command to the engine's live API; its JSON reply, or EngineError."""
+        return await self._ask("POST", path, body)
+
+    async def _ask(self, method: str, path: str, body: dict[str, Any] | None) -> dict[str, Any]:
         assert self._session is not None
         try:
-            async with self._session.post(f"{self.url}{path}", json=body, headers=self._auth(),
+            async with self._session.request(method, f"{self.url}{path}", json=body, headers=self._auth(),
                                           timeout=aiohttp.ClientTimeout(total=COMMAND_TIMEOUT_S)) as reply:
                 data = await reply.json(content_type=None)
                 if reply.status != 200:

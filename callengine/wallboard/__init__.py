@@ -1,0 +1,1 @@
+"""The supervisor's wallboard: the floor at a glance, pushed as it changes."""

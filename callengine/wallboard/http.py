@@ -1,0 +1,70 @@
+"""The wallboard's page (`/wallboard`; `?tv=1` for the wall of the room), its state as JSON
+(`GET /api/v1/wallboard`) and as Server-Sent Events (`GET /api/v1/wallboard/events`), and the
+supervisor's pause of a call taker (`POST /api/v1/wallboard/pause`), carried out by the engine."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from callengine.wallboard.service import EVENT, Wallboard
+from callengine.web.engine_link import EngineError
+from callengine.web.errors import HttpError
+from callengine.web.pages import page
+from callengine.web.routes import Route, json_body, principal
+from callengine.web.sse import SignedIn, frame, stream
+
+WATCHERS = ("supervisor", "viewer")       # a viewer: the read-only big screen
+
+
+@dataclass
+class WallboardApi:
+    board: Wallboard
+    signed_in: SignedIn
+    pause_reasons: tuple[str, ...]
+    tiles: str = ""
+
+    async def state(self, request: web.Request) -> web.Response:
+        return web.json_response(await self.board.state())
+
+    async def events(self, request: web.Request) -> web.StreamResponse:
+        first = self.board.last or await self.board.state()
+        return await stream(request, self.board.feed, self.signed_in, lambda event: event if isinstance(event, bytes)
+                            else None, lambda: frame(EVENT, first))
+
+    async def wallboard_page(self, request: web.Request) -> web.Response:
+        tv = request.query.get("tv") == "1"
+        return page(request, "wallboard/wallboard.html", {
+            "tv": tv, "acts": principal(request).user.role == "supervisor" and not tv,
+            "reasons": self.pause_reasons, "tiles": self.tiles})
+
+    async def pause(self, request: web.Request) -> web.Response:
+        data = await json_body(request)
+        account, paused, reason = data.get("account"), data.get("paused"), str(data.get("reason") or "")
+        if not isinstance(account, str) or not account or not isinstance(paused, bool):
+            raise HttpError(400, "bad_field", "account (text) and paused (true or false) are needed")
+        if paused and reason not in self.pause_reasons:
+            raise HttpError(400, "bad_field", f"reason: one of {', '.join(self.pause_reasons)}")
+        try:
+            done = await self.board.link.command("/api/live/pause", {
+                "account": account, "paused": paused, "reason": reason, "by": principal(request).user.name})
+        except EngineError as exc:
+            raise HttpError(409, "pause_refused", str(exc)) from None
+        return web.json_response(done)
+
+    def routes(self) -> list[Route]:
+        pause = {"type": "object", "required": ["account", "paused"], "additionalProperties": False, "properties": {
+            "account": {"type": "string"}, "paused": {"type": "boolean"}, "reason": {"enum": list(self.pause_reasons)}}}
+        return [
+            Route("GET", "/wallboard", self.wallboard_page, WATCHERS, "wallboard.page",
+                  "the floor at a glance (?tv=1: large, without controls, for the wall)", tags=("wallboard",)),
+            Route("GET", "/api/v1/wallboard", self.state, WATCHERS, "wallboard.state",
+                  "waiting callers, call takers and their state, today's and this shift's figures beside "
+                  "yesterday's, open assignments by agency, SLA at risk or missed, alerts, today's incidents",
+                  tags=("wallboard",)),
+            Route("GET", "/api/v1/wallboard/events", self.events, WATCHERS, "wallboard.events",
+                  "Server-Sent Events: `wallboard` with the whole state, at once and on every change",
+                  tags=("wallboard",)),
+            Route("POST", "/api/v1/wallboard/pause", self.pause, ("supervisor",), "wallboard.pause",
+                  "pause (with a reason) or unpause a call taker in the queue", body=pause, tags=("wallboard",)),
+        ]

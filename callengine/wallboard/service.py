@@ -1,0 +1,117 @@
+"""The wallboard's state, gathered and pushed: on every call or assignment event (at most every
+REBUILD_S) and every TICK_S besides (deadlines pass with no event), the state is composed again
+and published as one `wallboard` Server-Sent Event to every open board. Waiting times tick in
+the browser from their start; the page never polls."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from callengine.core.clock import Clock
+from callengine.core.fanout import Fanout
+from callengine.db.alerts import AlertRepository, PauseRepository
+from callengine.db.assignments import AssignmentRepository
+from callengine.db.calls import CallRepository
+from callengine.dispatch.model import ACCEPTED, FORWARDED, PROCESSING
+from callengine.queueing.roster import Roster
+from callengine.queueing.stats import day_stats, day_window
+from callengine.wallboard import board
+from callengine.web.engine_link import EngineError, EngineLink
+from callengine.web.sse import frame
+
+log = logging.getLogger(__name__)
+REBUILD_S = 0.3
+TICK_S = 10.0
+EVENT = "wallboard"
+
+
+class Wallboard:
+    def __init__(self, link: EngineLink, calls: CallRepository, assignments: AssignmentRepository,
+                 alerts: AlertRepository, pauses: PauseRepository, roster: Callable[[], Roster], clock: Clock,
+                 sources: list[Fanout]) -> None:
+        self.link, self.calls, self.assignments = link, calls, assignments
+        self.alerts, self.pauses, self.roster, self.clock = alerts, pauses, roster, clock
+        self.sources = sources              # what wakes the board: the link's events, the assignments'
+        self.feed = Fanout()
+        self.last: dict[str, Any] | None = None
+
+    async def state(self) -> dict[str, Any]:
+        now, roster = self.clock.now(), self.roster()
+        today = _centre_day(roster, now)
+        start, end = day_window(roster, today)
+        records = await self.calls.between(start - timedelta(days=1), end)
+        today_calls = [r for r in records if r.started_at >= start]
+        open_work = [a for status in (FORWARDED, ACCEPTED, PROCESSING) for a in await self.assignments.find(status)]
+        floor = board.Floor(self.link.snapshot()["calls"], await self._queues(),
+                            {k: v.isoformat() for k, v in (await self.pauses.open_since()).items()})
+        duty = roster.duty_at(now)
+        stats = day_stats(records, roster, today)
+        return {
+            "at": now.isoformat(), "engine": self.link.connected, "shift": {
+                "name": duty.shift, "from": duty.starts.isoformat(), "until": duty.ends.isoformat()},
+            "waiting": board.waiting(floor.calls), "takers": board.takers(floor),
+            "today": {**stats["all"], **board.shares(today_calls), "shifts": stats["shifts"]},
+            "shift_figures": {**stats["shifts"].get(duty.shift, {}),
+                              **board.shares(r for r in today_calls if r.started_at >= duty.starts)},
+            "yesterday": {**day_stats(records, roster, today - timedelta(days=1))["all"],
+                          **board.shares(r for r in records if r.started_at < start)},
+            "tickets": board.open_work(open_work), "sla": board.sla(open_work, now),
+            "alerts": await self._alerts(start, floor), "incidents": board.incidents(today_calls),
+        }
+
+    async def run(self) -> None:
+        """Compose and publish on every event (coalesced) and every TICK_S."""
+        queues = [source.listen() for source in self.sources]
+        try:
+            while True:
+                await self._publish()
+                waits = [asyncio.ensure_future(q.get()) for q in queues]
+                done, pending = await asyncio.wait(waits, timeout=TICK_S, return_when=asyncio.FIRST_COMPLETED)
+                for task in pending:
+                    task.cancel()
+                if any(task.result() is None for task in done):      # a source closed: listen again
+                    queues = [source.listen() for source in self.sources]
+                await asyncio.sleep(REBUILD_S)  # wait-ok: one rebuild for a burst of events
+                for q in queues:
+                    while not q.empty():
+                        q.get_nowait()
+        finally:
+            for source, q in zip(self.sources, queues):
+                source.leave(q)
+
+    async def _publish(self) -> None:
+        try:
+            self.last = await self.state()
+        except Exception as exc:  # the database away: the boards keep what they show, and say so
+            log.warning("wallboard not rebuilt: %s", exc)
+            return
+        self.feed.send(frame(EVENT, self.last))
+
+    async def _queues(self) -> dict[str, Any] | None:
+        try:
+            return (await self.link.read("/api/live/snapshot")).get("queues")
+        except EngineError as exc:
+            log.debug("wallboard without the queue status: %s", exc)
+            return None
+
+    async def _alerts(self, since: datetime, floor: board.Floor) -> list[dict[str, Any]]:
+        found = [{"at": a["at"].isoformat(), "kind": a["kind"], "message": a["message"]}   # type: ignore[union-attr]
+                 for a in await self.alerts.since(since)]
+        if not self.link.connected:
+            found.append({"at": self.clock.now().isoformat(), "kind": "engine_away",
+                          "message": "the engine is away: calls still reach the queue, this board is not live"})
+        elif floor.queues is None:
+            found.append({"at": self.clock.now().isoformat(), "kind": "asterisk_away",
+                          "message": "Asterisk's queue status is unavailable"})
+        return sorted(found, key=lambda a: a["at"], reverse=True)
+
+
+def _centre_day(roster: Roster, now: datetime) -> date:
+    """The roster's day `now` is in (it starts at the first shift: the night belongs to its evening)."""
+    local = now.astimezone(roster.zone).date()
+    start, _ = day_window(roster, local)
+    return local if now >= start else local - timedelta(days=1)
+
