@@ -1,9 +1,10 @@
 """The audit: append-only (the database refuses UPDATE and DELETE on it, see migration 0007)."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from callengine.accounts.model import AuditEntry
@@ -21,10 +22,22 @@ class AuditRepository:
             await c.execute(insert(AuditRow).values(at=entry.at, actor=entry.actor, action=entry.action,
                                                     target=entry.target, detail=entry.detail, peer=entry.peer))
 
+    async def about(self, targets: Sequence[str], under: Sequence[str] = ()) -> list[AuditEntry]:
+        """Oldest first: the rows whose target is one of `targets` or lies under one of `under`
+        (a ticket's number: its assignments' rows are `<number>/<agency>`)."""
+        wanted = or_(AuditRow.target.in_(targets),
+                     *(AuditRow.target.startswith(f"{u}/", autoescape=True) for u in under))
+        async with self.db.connect() as c:
+            rows = (await c.execute(select(*_COLUMNS).where(wanted).order_by(AuditRow.id))).mappings()
+            return [AuditEntry(**row) for row in rows]
+
     async def newest(self, limit: int, since: datetime | None = None) -> list[AuditEntry]:
-        query = select(AuditRow.at, AuditRow.actor, AuditRow.action, AuditRow.target, AuditRow.detail, AuditRow.peer)
+        query = select(*_COLUMNS)
         if since is not None:
             query = query.where(AuditRow.at >= since)
         async with self.db.connect() as c:
             rows = (await c.execute(query.order_by(AuditRow.id.desc()).limit(limit))).mappings()
             return [AuditEntry(**row) for row in rows]
+
+
+_COLUMNS = (AuditRow.at, AuditRow.actor, AuditRow.action, AuditRow.target, AuditRow.detail, AuditRow.peer)

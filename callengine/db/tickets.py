@@ -85,10 +85,12 @@ class TicketRepository:
         async with self.db.connect() as c:
             return [Ticket(**row) for row in (await c.execute(query)).mappings().all()]
 
-    async def set_legal_hold(self, linkedid: str, held: bool) -> bool:
+    async def set_legal_hold(self, linkedid: str, held: bool, conn: AsyncConnection | None = None) -> Ticket | None:
+        """The call's ticket, held or released; None when the call has no ticket."""
         statement = update(TicketRow).where(TicketRow.linkedid == linkedid).values(legal_hold=held)
-        async with self.db.begin() as c:
-            return bool((await c.execute(statement)).rowcount)
+        async with self.db.begin(conn) as c:
+            done = await c.execute(statement)
+            return await self._by(TicketRow.linkedid == linkedid, c) if done.rowcount else None
 
     async def find(self, caller: str | None = None, since: datetime | None = None, status: str | None = None,
                    limit: int = 100, linkedid: str | None = None) -> list[Ticket]:

@@ -4,15 +4,13 @@ work with it: call takers, supervisors, QA and admins; not viewers, not (yet) re
 who will see only their agency's assignments once dispatch exists."""
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import web
 
 from callengine.calls.numbers import to_e164
-from callengine.calls.callback import Callback
 from callengine.calls.record import CallRecord
 from callengine.core.clock import Clock
 from callengine.db.callbacks import CallbackRepository
@@ -21,7 +19,7 @@ from callengine.db.tickets import TicketRepository
 from callengine.tickets.desk import DeskOptions, FormError
 from callengine.tickets.model import CLASSIFICATIONS, FORM_FIELDS, Ticket
 from callengine.tickets.service import NoTicket, NotYours, TicketDesk
-from callengine.tickets.timeline import timeline
+from callengine.tickets.story import Assignments, Rating, TicketStory
 from callengine.web.errors import HttpError
 from callengine.web.pages import page
 from callengine.web.routes import Param, Route, json_body, peer, principal
@@ -40,8 +38,12 @@ class TicketApi:
     desk: TicketDesk | None = None
     options: DeskOptions | None = None
     callbacks_made: CallbackRepository | None = None
-    assignments: Callable[[int], Awaitable[list[dict[str, Any]]]] | None = None   # a ticket's, with their timeline
-    rating: Callable[[int], Awaitable[dict[str, Any] | None]] | None = None      # the citizen's (rating/)
+    assignments: Assignments | None = None
+    rating: Rating | None = None
+    story: TicketStory = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.story = TicketStory(self.callbacks_made, self.assignments, self.rating)
 
     async def list_tickets(self, request: web.Request) -> web.Response:
         caller = request.query.get("caller")
@@ -53,31 +55,18 @@ class TicketApi:
         return web.json_response({"tickets": [t.to_json() for t in found]})
 
     async def get_ticket(self, request: web.Request) -> web.Response:
-        return web.json_response(await self._story(*await self._found(request.match_info["number"])))
+        return web.json_response(await self.story.of(*await self._found(request.match_info["number"])))
 
     async def ticket_page(self, request: web.Request) -> web.Response:
         ticket, call = await self._found(request.match_info["number"])
         return page(request, "tickets/ticket.html",
-                    {"ticket": ticket, "call": call, "story": await self._story(ticket, call)})
+                    {"ticket": ticket, "call": call, "story": await self.story.of(ticket, call)})
 
     async def _found(self, number: str) -> tuple[Ticket, CallRecord | None]:
         ticket = await self.tickets.by_number(number)
         if ticket is None:
             raise HttpError(404, "not_found", f"no ticket {number!r}")
         return ticket, await self.calls.get(ticket.linkedid)
-
-    async def _story(self, ticket: Ticket, call: CallRecord | None) -> dict[str, Any]:
-        """The ticket with its call, call-backs, assignments (each with its events, deliveries,
-        attachments, escalations) and rating, and all of it in one ordered timeline."""
-        story = {**ticket.to_json(), "calls": [call.to_json()] if call else [],
-                 "location": call.location if call else None,
-                 "callbacks": [c.to_json() for c in await self._callbacks_of([ticket.linkedid])],
-                 "assignments": await self.assignments(ticket.id) if self.assignments is not None else [],
-                 "rating": await self.rating(ticket.id) if self.rating is not None else None}
-        return {**story, "timeline": timeline(story)}
-
-    async def _callbacks_of(self, linkedids: list[str]) -> list[Callback]:
-        return await self.callbacks_made.for_calls(linkedids) if self.callbacks_made is not None else []
 
     async def patch_ticket(self, request: web.Request) -> web.Response:
         """The desk's form, as the taker types: only the fields sent change."""
@@ -114,7 +103,7 @@ class TicketApi:
         missed = await self.calls.unanswered(since)
         reached = await self.calls.answered_since(sorted({c.caller for c in missed if c.caller}), since)
         placed: dict[str, list[dict[str, Any]]] = {}
-        for made in await self._callbacks_of([c.linkedid for c in missed]):
+        for made in await self.story.callbacks_of([c.linkedid for c in missed]):
             placed.setdefault(made.for_linkedid or "", []).append(made.to_json())
         return web.json_response({"callbacks": [
             {**_callback(c.to_json(), reached.get(c.caller or ""), c.started_at),

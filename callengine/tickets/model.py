@@ -35,6 +35,7 @@ class Ticket:
     answered_at: datetime | None = None
     wrapped_up_at: datetime | None = None
     updated_at: datetime | None = None
+    legal_hold: bool = False            # its recording is never pruned (`calls hold`, evidence/)
 
     def to_json(self) -> dict[str, object]:
         return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in asdict(self).items()}

@@ -2,7 +2,7 @@
 dispatch and status changes, its photos and documents, its SLA escalations, every notification
 and its delivery, and the citizen's rating.
 
-Built from the ticket's JSON (`TicketApi.story`) rather than from the tables: what the API
+Built from the ticket's JSON (`tickets/story.py`) rather than from the tables: what the API
 returns and what the page shows cannot disagree. Each entry is `{"at", "kind", ...facts}`;
 the page words them (gettext), the API gives them as they are."""
 from __future__ import annotations
