@@ -16,6 +16,7 @@ PROJECT_DIR = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = PROJECT_DIR / "config" / "callengine.conf"
 DEFAULT_DESK = PROJECT_DIR / "config" / "desk.conf"
 DEFAULT_AGENCIES = PROJECT_DIR / "config" / "agencies.conf"
+DEFAULT_QA = PROJECT_DIR / "config" / "qa.conf"
 LANGUAGES = ("id", "en")
 QUEUE_STRATEGIES = ("ringall", "leastrecent", "fewestcalls", "random", "rrmemory", "linear", "wrandom", "rrordered")
 _NUMBER = re.compile(r"^\+?[0-9*#]{1,20}$")
@@ -91,6 +92,7 @@ class Settings:
     console: ConsoleSettings = ConsoleSettings()
     desk_file: Path = DEFAULT_DESK      # the desk's incident types and gazetteer
     agencies_file: Path = DEFAULT_AGENCIES   # agencies, dispatch rules, nearest posts, SLA targets
+    qa_file: Path = DEFAULT_QA               # the QA forms calls are scored on
 
     @property
     def secrets_file(self) -> Path:
@@ -224,6 +226,7 @@ def load_settings(path: Path | None = None) -> Settings:
         console=_console(r),
         desk_file=r.path("paths", "desk", str(DEFAULT_DESK)),
         agencies_file=r.path("paths", "agencies", str(DEFAULT_AGENCIES)),
+        qa_file=r.path("paths", "qa", str(DEFAULT_QA)),
         aml_token=r.sections.get("aml", {}).get("token", ""),
         aml_allow=r.networks("aml", "allow"),
     )

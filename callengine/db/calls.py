@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from callengine.calls.record import CallRecord
 from callengine.db.database import Database
 from callengine.db.models import CallRow, TicketRow
+from callengine.db.scores import score_filters
 from callengine.qa.search import CallSearch
 
 Rank = Callable[[list[dict[str, Any]]], dict[str, Any] | None]
@@ -137,6 +138,7 @@ class CallRepository:
         if wanted.located is not None:     # a record without a location holds JSON null, or SQL NULL
             nowhere = or_(CallRow.location.is_(None), cast(CallRow.location, Text) == "null")
             conditions.append(not_(nowhere) if wanted.located else nowhere)
+        conditions += score_filters(wanted)
         joined = select(CallRow, TicketRow.number.label("ticket_number")).outerjoin(
             TicketRow, TicketRow.linkedid == CallRow.linkedid).where(*conditions)
         order = getattr(CallRow, wanted.sort).desc().nulls_last()     # PostgreSQL would put NULLs first

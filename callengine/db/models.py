@@ -357,3 +357,44 @@ class RatingRequestRow(Base):
     created_by: Mapped[str] = mapped_column(String(80))
     last_error: Mapped[str | None] = mapped_column(String(500))
     updated_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class ScoreRow(Base):
+    """A reviewer's QA score of a call (0015), never changed (the database refuses UPDATE and
+    DELETE): a correction is the next version of the same (call, reviewer) chain, naming the
+    version it corrects and why. The newest version of each chain counts."""
+    __tablename__ = "scores"
+    __table_args__ = (UniqueConstraint("linkedid", "reviewer", "version", name="uq_scores_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    linkedid: Mapped[str] = mapped_column(String(64), ForeignKey("calls.linkedid"), index=True)
+    reviewer: Mapped[str] = mapped_column(String(80))
+    version: Mapped[int] = mapped_column(Integer)
+    previous_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("scores.id"), unique=True)  # corrected once
+    by: Mapped[str] = mapped_column(String(80))                     # the reviewer, or a supervisor correcting
+    reason: Mapped[str | None] = mapped_column(Text)
+    form: Mapped[str] = mapped_column(String(40))
+    form_version: Mapped[int] = mapped_column(Integer)
+    category: Mapped[str | None] = mapped_column(String(40))
+    comment: Mapped[str | None] = mapped_column(Text)
+    percent: Mapped[float] = mapped_column(Float)
+    score: Mapped[float] = mapped_column(Float)                     # 0 when a critical criterion failed
+    failed_critical: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    peer: Mapped[str | None] = mapped_column(String(64))
+
+
+class ScoreAnswerRow(Base):
+    """One criterion's answer in a score (0015): its points (NULL: N/A) out of `out_of` (1: a
+    yes/no), its weight and whether it was critical for the call, as the form said then."""
+    __tablename__ = "score_answers"
+    __table_args__ = (UniqueConstraint("score_id", "criterion", name="uq_score_answers_criterion"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    score_id: Mapped[int] = mapped_column(Integer, ForeignKey("scores.id"), index=True)
+    criterion: Mapped[str] = mapped_column(String(40))
+    value: Mapped[int | None] = mapped_column(Integer)
+    out_of: Mapped[int] = mapped_column(Integer)
+    weight: Mapped[int] = mapped_column(Integer)
+    critical: Mapped[bool] = mapped_column(Boolean)
+    comment: Mapped[str | None] = mapped_column(Text)

@@ -159,7 +159,10 @@ class CallsApi:
                   Param("ticket", "the ticket's number"), Param("from", "ISO 8601 with offset: started at or after"),
                   Param("to", "ISO 8601 with offset: started before"), Param("prank", "1 or 0"),
                   Param("ghost", "1 or 0"), Param("located", "1: with a location, 0: without"),
-                  Param("min_talk", "seconds", "number"), Param("sort", "started_at, wait_s or talk_s (largest first)"),
+                  Param("min_talk", "seconds", "number"), Param("scored", "1: scored by QA, 0: not yet"),
+                  Param("min_score", "the call's QA score (its reviewers' mean) at least, 0..100", "number"),
+                  Param("max_score", "the call's QA score at most, 0..100", "number"),
+                  Param("sort", "started_at, wait_s or talk_s (largest first)"),
                   Param("limit", "at most 200", "integer"), Param("offset", "for the next page", "integer"))
         return [
             Route("GET", "/calls", self.search_page, REVIEWERS, "calls.search_page",

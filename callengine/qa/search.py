@@ -1,7 +1,8 @@
 """What a call search asks for, read from a query string with a precise message for each bad
 value: a caller in any local form (0812…, 62812…, +62812…), a call taker, a category, a
 disposition, a ticket number, a time range, prank or ghost, has a location, a least talk time,
-and a page (limit, offset). A call taker's search is narrowed to their own calls."""
+scored or not and the call's QA score (the mean of its reviewers' newest versions) within a
+range, and a page (limit, offset). A call taker's search is narrowed to their own calls."""
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -31,6 +32,9 @@ class CallSearch:
     ghost: bool | None = None
     located: bool | None = None
     min_talk_s: float | None = None
+    scored: bool | None = None
+    min_score: float | None = None     # the call's QA score, 0..100, bounds included
+    max_score: float | None = None
     sort: str = "started_at"           # always newest (largest) first
     limit: int = 50
     offset: int = 0
@@ -47,12 +51,16 @@ def parse(query: Mapping[str, str]) -> CallSearch:
     sort = query.get("sort") or "started_at"
     if sort not in SORTS:
         raise BadSearch(f"sort: one of {', '.join(SORTS)}")
+    least, most = _number(query, "min_score", 0, 100), _number(query, "max_score", 0, 100)
+    if least is not None and most is not None and least > most:
+        raise BadSearch("min_score: at most max_score")
     return CallSearch(
         caller=to_e164(caller) if caller else None, agent=_text(query, "agent"), category=_text(query, "category"),
         disposition=_text(query, "disposition"), ticket=_text(query, "ticket"),
         since=_time(query, "from"), until=_time(query, "to"), prank=_flag(query, "prank"),
         ghost=_flag(query, "ghost"), located=_flag(query, "located"),
-        min_talk_s=_number(query, "min_talk", 0, 86400), sort=sort,
+        min_talk_s=_number(query, "min_talk", 0, 86400), scored=_flag(query, "scored"), min_score=least,
+        max_score=most, sort=sort,
         limit=int(_number(query, "limit", 1, MAX_LIMIT) or 50), offset=int(_number(query, "offset", 0, 10**9) or 0))
 
 
