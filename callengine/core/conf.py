@@ -10,6 +10,7 @@ from pathlib import Path
 from asterisk.config import Config, ParseError
 
 NAME = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")  # accounts and queue names: safe as Asterisk section names
+SECTION = re.compile(r"^\s*\[([^\]]*)\]")
 
 
 class ConfigError(Exception):
@@ -105,3 +106,14 @@ class ConfigReader:
         return tuple(part.strip() for part in self.text(section, key, default).split(",") if part.strip())
 
 
+def no_duplicate_sections(path: Path) -> None:
+    """Asterisk merges a section written twice; in a file of named things (agencies, criteria)
+    the second one is a copy-paste slip, named with both lines."""
+    seen: dict[str, int] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+        found = SECTION.match(line)
+        if found:
+            name = found.group(1).strip()
+            if name in seen:
+                raise ConfigError(f"{path}:{number}: [{name}] appears twice (first at line {seen[name]})")
+            seen[name] = number

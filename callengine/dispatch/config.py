@@ -11,7 +11,7 @@ from pathlib import Path
 
 from callengine.accounts.model import AGENCY
 from callengine.calls.numbers import to_e164
-from callengine.core.conf import ConfigError, ConfigReader
+from callengine.core.conf import ConfigError, ConfigReader, no_duplicate_sections
 from callengine.dispatch.model import ACCEPTED, PROCESSING, Agency, DispatchRules, Sla
 from callengine.notify.contacts import ContactError, parse_heads
 from callengine.tickets.desk import DeskOptions
@@ -20,7 +20,6 @@ KIND = re.compile(r"^[a-z_]{2,30}$")
 DURATION = re.compile(r"^([0-9]{1,4})(s|m|h)$")
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours"}
 HOURS = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])-([01][0-9]|2[0-3]):([0-5][0-9])$")
-SECTION = re.compile(r"^\s*\[([^\]]*)\]")
 AGENCY_KEYS = ("name", "kind", "duty_phones", "notify", "notify_duty_hours_only", "duty_hours")
 ALL = "all"          # in [rules <category>]: any incident type of the category
 DEFAULT = "default"  # in [sla]: any other category
@@ -54,7 +53,7 @@ class VoiceSettings:
 
 def load_agencies(path: Path, desk: DeskOptions) -> DispatchRules:
     r = ConfigReader(path)
-    _no_duplicate_sections(path)
+    no_duplicate_sections(path)   # two [DAMKAR] are a copy-paste slip
     agencies: dict[str, Agency] = {}
     rules: dict[str, dict[str | None, tuple[str, ...]]] = {}
     posts: dict[str, dict[str, str]] = {}
@@ -108,18 +107,6 @@ def notify_duration(r: ConfigReader, key: str, default: str) -> timedelta:
     if not found or int(found[1]) == 0:
         raise r.fail(NOTIFY, key, f"{raw.strip()!r} is not a duration such as 30s, 5m or 2h")
     return timedelta(**{UNITS[found[2]]: int(found[1])})
-
-
-def _no_duplicate_sections(path: Path) -> None:
-    """Asterisk merges a section written twice; two [DAMKAR] are a copy-paste slip here."""
-    seen: dict[str, int] = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
-        found = SECTION.match(line)
-        if found:
-            name = found.group(1).strip()
-            if name in seen:
-                raise ConfigError(f"{path}:{number}: [{name}] appears twice (first at line {seen[name]})")
-            seen[name] = number
 
 
 def _agency(r: ConfigReader, code: str) -> Agency:
