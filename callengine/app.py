@@ -16,6 +16,7 @@ from callengine.calls.callback import CALLBACK_EVENTS, Callbacks
 from callengine.calls.dutyphone import DUTYPHONE_EVENTS, DutyPhones, voice_settings
 from callengine.calls.events import CALL_EVENTS
 from callengine.calls.live import LiveCalls
+from callengine.calls.spy import Spying
 from callengine.audio.prompts import durations
 from callengine.calls.recovery import CallRecovery
 from callengine.calls.tracker import KEPT_EVENTS, CallTracker
@@ -112,7 +113,7 @@ class Engine:
         live = LiveApi(secrets["engine_api"], feed, self.live_calls,
                        lambda: self.queue_status(queues, roster), self.callbacks,
                        Pauses(s.queue, s.pause_reasons, roster, queues, PauseRepository(db), clock), self.dutyphones,
-                       self.ratings)
+                       self.ratings, Spying(lambda action: self.ami.action(action), roster))
         app = make_app({"ami": self.ami_ok, "fastagi": self.fastagi_ok, "database": db.ping}, self.location.aml,
                        AmlAccess(s.aml_token or secrets["aml"], s.aml_allow))
         add_live_routes(app, live)

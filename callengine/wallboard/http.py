@@ -1,6 +1,7 @@
 """The wallboard's page (`/wallboard`; `?tv=1` for the wall of the room), its state as JSON
 (`GET /api/v1/wallboard`) and as Server-Sent Events (`GET /api/v1/wallboard/events`), and the
-supervisor's pause of a call taker (`POST /api/v1/wallboard/pause`), carried out by the engine."""
+supervisor's acts, carried out by the engine: pause a call taker (`POST /api/v1/wallboard/pause`),
+listen to, whisper into or barge into a taker's call (`POST /api/v1/wallboard/spy`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -52,6 +53,16 @@ class WallboardApi:
             raise HttpError(409, "pause_refused", str(exc)) from None
         return web.json_response(done)
 
+    async def spy(self, request: web.Request) -> web.Response:
+        """The supervisor's own softphone rings into the taker's call: listen, whisper or barge."""
+        data = await json_body(request)
+        try:
+            done = await self.board.link.command("/api/live/spy", {
+                "supervisor": principal(request).user.name, "account": data.get("account"), "mode": data.get("mode")})
+        except EngineError as exc:
+            raise HttpError(409, "spy_refused", str(exc)) from None
+        return web.json_response(done)
+
     def routes(self) -> list[Route]:
         pause = {"type": "object", "required": ["account", "paused"], "additionalProperties": False, "properties": {
             "account": {"type": "string"}, "paused": {"type": "boolean"}, "reason": {"enum": list(self.pause_reasons)}}}
@@ -67,4 +78,10 @@ class WallboardApi:
                   tags=("wallboard",)),
             Route("POST", "/api/v1/wallboard/pause", self.pause, ("supervisor",), "wallboard.pause",
                   "pause (with a reason) or unpause a call taker in the queue", body=pause, tags=("wallboard",)),
+            Route("POST", "/api/v1/wallboard/spy", self.spy, ("supervisor",), "wallboard.spy",
+                  "ring the supervisor's own softphone into a call taker's call: listen, whisper (to the taker "
+                  "only) or barge in (ChanSpy)", body={
+                      "type": "object", "required": ["account", "mode"], "additionalProperties": False,
+                      "properties": {"account": {"type": "string"}, "mode": {"enum": ["listen", "whisper", "barge"]}}},
+                  tags=("wallboard",)),
         ]

@@ -27,7 +27,8 @@ from callengine.attachments.wiring import stored_attachments
 from callengine.core.clock import Clock, SystemClock
 from callengine.core.component import Components, Service, run_until_signal
 from callengine.core.settings import ConsoleSettings, Settings, read_secret
-from callengine.db.alerts import AlertRepository
+from callengine.db.alerts import AlertRepository, PauseRepository
+from callengine.db.assignments import AssignmentRepository
 from callengine.db.audit import AuditRepository
 from callengine.db.callbacks import CallbackRepository
 from callengine.db.calls import CallRepository
@@ -41,13 +42,19 @@ from callengine.dispatch.sla import SlaBook, SlaWatcher, roster_supervisors
 from callengine.dispatch.sla_http import SlaApi
 from callengine.dispatch.voice import CHANNEL as VOICE, DispatcherAssignments, SpokenMessages, VoiceNotifier
 from callengine.dispatch.wiring import stored_dispatch
+from callengine.evidence.wiring import stored_evidence
 from callengine.notify.notifier import chain
 from callengine.qa.http import CallsApi
+from callengine.qa.wiring import stored_scores
 from callengine.notify.wiring import Notifications
 from callengine.rating.wiring import stored_ratings
+from callengine.reports.wiring import ConsoleReports
+from callengine.queueing.roster import lazy_roster
 from callengine.tickets.desk import load_desk
 from callengine.tickets.http import TicketApi
 from callengine.tickets.service import TicketDesk
+from callengine.wallboard.http import WallboardApi
+from callengine.wallboard.service import Wallboard
 from callengine.web import home, i18n, openapi
 from callengine.web.auth import CSRF_FIELD, PUBLIC, Network, authenticate, declared, guard, register
 from callengine.web.engine_link import EngineLink
@@ -208,18 +215,28 @@ class Console:
         reviews = CallsApi(calls, TicketRepository(db), AuditRepository(db), AlertRepository(db),
                            settings.recordings_dir, clock, zone, settings.console.tiles)
         features = [*tickets.routes(), *desk.routes(), *dispatch.routes(), *attachments.routes(),
-                    *sla.routes(), *self.rating.api.routes(), *reviews.routes()]
+                    *sla.routes(), *self.rating.api.routes(), *reviews.routes(),
+                    *stored_scores(settings, db, clock).routes(),
+                    *stored_evidence(settings, db, clock, tickets.story).routes(),
+                    *(reports := ConsoleReports(settings, db, clock, self.notify.outbox)).routes()]
+        self.wallboard = Wallboard(self.link, calls, AssignmentRepository(db), AlertRepository(db),
+                                   PauseRepository(db), lazy_roster(settings.roster_file, zone), clock,
+                                   [self.link.feed, dispatch.feed])
+        features += WallboardApi(self.wallboard, self.signed_in, settings.pause_reasons,
+                                 settings.console.tiles).routes()
         self.app = make_console(settings, self.accounts, {"database": db.ping}, features)
         self.rating.api.mount_public(self.app)
         self.components = Components([
             Migrator(db), self.link,
             WebServer(self.app, settings.console.host, settings.console.port,
-                      on_stop=chain(self.link.feed.close, dispatch.feed.close)),
+                      on_stop=chain(self.link.feed.close, dispatch.feed.close, self.wallboard.feed.close)),
             Service("accounts upkeep", self.upkeep),
             Service("sla watcher", lambda: self.sla.run(settings.console.sla_check_every)),
             Service("duty phones", self.voice.run),
             Service("rating calls", self.rating.run),
             Service("notifications", self.notify.run),
+            Service("daily report", reports.run),
+            Service("wallboard", self.wallboard.run),
         ])
 
     async def signed_in(self, request: web.Request) -> bool:

@@ -12,6 +12,8 @@
 - `POST /api/live/notify` {assignment_id, agency, phone, ticket, prompt, confirm?}: call an agency's
   duty phone and play the spoken message (`prompt`: a WAV of runtime/voice/ by name); the stream
   then carries `dispatch.phone_accepted` (1 pressed) and `dispatch.phone_result` (the call's end).
+- `POST /api/live/spy` {supervisor, account, mode: listen|whisper|barge}: ring the supervisor's
+  softphone into the call taker's call (ChanSpy).
 - `POST /api/live/rate` {ticket, phone, prompt, confirm?}: call the citizen back for a rating (the
   duty phone's machinery, [rating] context); the stream then carries `rating.result` (its end, the score).
 """
@@ -33,6 +35,7 @@ from callengine.calls.dutyphone import DutyPhoneError, DutyPhones, PhoneAccepted
 from callengine.calls.events import (CALL_EVENTS, CallAnswered, CallEnded, CallLocated, CallOffered, CallQueued,
                                     CallStarted, IvrDone)
 from callengine.calls.live import LiveCalls
+from callengine.calls.spy import SpyError, Spying
 from callengine.core.fanout import Fanout
 from callengine.web.sse import always, frame, stream
 from callengine.queueing.events import MemberChanged, SupervisorAlert
@@ -84,6 +87,7 @@ class LiveApi:
     pauses: Pauses
     dutyphones: DutyPhones | None = None
     ratings: RatingCalls | None = None
+    spying: Spying | None = None
 
 
 def event_json(event: object) -> dict[str, Any]:
@@ -116,6 +120,7 @@ def add_live_routes(app: web.Application, api: LiveApi) -> None:
     app.router.add_post("/api/live/pause", _guarded(_pause))
     app.router.add_post("/api/live/notify", _guarded(_notify))
     app.router.add_post("/api/live/rate", _guarded(_rate))
+    app.router.add_post("/api/live/spy", _guarded(_spy))
 
 
 Handler = Callable[[web.Request, LiveApi], Awaitable[web.StreamResponse]]
@@ -176,6 +181,20 @@ async def _pause(request: web.Request, api: LiveApi) -> web.StreamResponse:
     except (PauseError, ValueError) as exc:
         return _error(400, "pause_refused", str(exc))
     return web.json_response({"status": "paused" if paused else "ready"})
+
+
+async def _spy(request: web.Request, api: LiveApi) -> web.StreamResponse:
+    body = await _json(request)
+    if api.spying is None:
+        return _error(503, "spy_unavailable", "this engine does not connect supervisors to calls")
+    try:
+        call = await api.spying.spy(_text(body, "supervisor"), _text(body, "account"), _text(body, "mode"))
+    except (SpyError, ValueError) as exc:
+        return _error(400, "spy_refused", str(exc))
+    log.info("supervisor connected to a call", extra={"supervisor": body.get("supervisor"),
+                                                      "account": body.get("account"), "mode": body.get("mode"),
+                                                      "call": call})
+    return web.json_response({"status": "calling", "call_id": call})
 
 
 async def _notify(request: web.Request, api: LiveApi) -> web.StreamResponse:

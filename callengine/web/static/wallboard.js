@@ -91,32 +91,44 @@
   function pauseControl(t) {
     const box = document.createElement("span");
     box.className = "pause";
+    if (t.state === "talking") {
+      for (const mode of ["listen", "whisper", "barge"]) {
+        const spy = Object.assign(document.createElement("button"), { type: "button", className: "small spy",
+                                                                       textContent: text[mode] });
+        spy.dataset.mode = mode;
+        spy.addEventListener("click", () => act("/api/v1/wallboard/spy", { account: t.account, mode }, spy));
+        box.append(spy);
+      }
+    }
     const button = Object.assign(document.createElement("button"), { type: "button", className: "small" });
     if (t.paused) {
       button.textContent = text.unpause;
-      button.addEventListener("click", () => pause(t.account, false, "", button));
+      button.addEventListener("click", () => act("/api/v1/wallboard/pause", { account: t.account, paused: false }, button));
     } else {
       const reason = document.createElement("select");
       for (const r of text.reasons) reason.append(new Option(r, r));
       button.textContent = text.pause;
-      button.addEventListener("click", () => pause(t.account, true, reason.value, button));
+      button.addEventListener("click", () => act("/api/v1/wallboard/pause",
+                                                 { account: t.account, paused: true, reason: reason.value }, button));
       box.append(reason);
     }
     box.append(button);
     return box;
   }
 
-  async function pause(account, paused, reason, button) {
+  async function act(path, body, button) {
     button.disabled = true;
     try {
-      const reply = await fetch("/api/v1/wallboard/pause", {
+      const reply = await fetch(path, {
         method: "POST", credentials: "same-origin",
         headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf, Accept: "application/json" },
-        body: JSON.stringify({ account, paused, ...(paused ? { reason } : {}) }) });
+        body: JSON.stringify(body) });
       if (!reply.ok) throw new Error((await reply.json().catch(() => ({}))).message || `HTTP ${reply.status}`);
+      button.title = "";
     } catch (err) {
-      button.disabled = false;
       button.title = err.message;
+    } finally {
+      button.disabled = false;
     }
   }
 
