@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from callengine.accounts.service import Accounts
     from callengine.calls.record import CallRecord
     from callengine.db.database import Database
+    from callengine.evidence.service import Bundle
 
 Command = Callable[[Settings, argparse.Namespace], int]
 T = TypeVar("T")
@@ -140,9 +141,12 @@ def cmd_calls_mark(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
     from callengine.preflight import environment_problems
+    from callengine.qa.forms import qa_problems
+    from callengine.reports.config import reports_problems
 
     problems = (environment_problems(settings, running=args.running) + _agencies_problems(settings)
-                + rating_problems(settings.config_file))
+                + rating_problems(settings.config_file) + qa_problems(settings)
+                + reports_problems(settings.config_file, settings.agencies_file))
     if problems:
         return _fail(problems)
     if settings.database_note:
@@ -189,12 +193,71 @@ def cmd_prompts_check(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_calls_hold(settings: Settings, args: argparse.Namespace) -> int:
-    from callengine.db.tickets import TicketRepository
+    from callengine.core.clock import SystemClock
+    from callengine.evidence.service import EvidenceError, Requester
+    from callengine.evidence.wiring import stored_hold
 
-    if not with_database(settings, lambda db: TicketRepository(db).set_legal_hold(args.linkedid, not args.clear)):
-        return _fail([f"no ticket for call {args.linkedid!r} in the ticket store"])
+    try:
+        with_database(settings, lambda db: stored_hold(db, SystemClock()).set(args.linkedid, not args.clear,
+                                                                             Requester(_actor(), "cli")))
+    except EvidenceError as exc:
+        return _fail([str(exc)])
     print(f"{args.linkedid}: " + ("penahanan hukum dicabut (legal hold lifted)" if args.clear
                                   else "ditahan untuk proses hukum (legal hold): rekaman tidak akan dihapus"))
+    return 0
+
+
+def cmd_evidence_key(settings: Settings, args: argparse.Namespace) -> int:
+    from callengine.evidence.keys import KeyProblem, centre_key, fingerprint, key_path, public_pem
+
+    try:
+        key = centre_key(key_path(settings.runtime_dir)).public_key()
+    except KeyProblem as exc:
+        return _fail([str(exc)])
+    print(public_pem(key), end="")
+    print(f"sidik jari (fingerprint) SHA-256: {fingerprint(key)}", file=sys.stderr)
+    return 0
+
+
+def cmd_evidence_export(settings: Settings, args: argparse.Namespace) -> int:
+    from callengine.core.clock import SystemClock
+    from callengine.evidence.service import EvidenceError, Requester
+    from callengine.evidence.wiring import stored_custody, stored_story
+
+    async def export(db: Database) -> Bundle:
+        clock = SystemClock()
+        custody = stored_custody(settings, db, clock, stored_story(settings, db, clock))
+        return await custody.export(args.linkedid, args.reason, Requester(_actor(), "cli"), args.allow_mismatch)
+
+    try:
+        made = with_database(settings, export)
+    except EvidenceError as exc:
+        return _fail([str(exc)])
+    if made.manifest["warning"]:
+        print(made.manifest["warning"], file=sys.stderr)
+    print(made.save(args.out))
+    return 0
+
+
+def cmd_evidence_verify(settings: Settings, args: argparse.Namespace) -> int:
+    from callengine.evidence.bundle import verify
+    from callengine.evidence.keys import KeyProblem, existing_key, key_path, load_public
+
+    try:
+        key = (load_public(args.public_key.read_bytes(), str(args.public_key)) if args.public_key
+               else existing_key(key_path(settings.runtime_dir)).public_key())
+    except KeyProblem as exc:
+        return _fail([str(exc)])
+    verdict = verify(args.zip, key)
+    for problem in verdict.problems:
+        print(f"GAGAL (FAIL) {problem}")
+    if verdict.manifest is None or not verdict.ok:
+        return _fail([f"{args.zip}: {len(verdict.problems)} problem(s): not the bundle the centre signed"])
+    m = verdict.manifest
+    print(f"OK {args.zip}: {len(m['files'])} files and the signature check out (key {verdict.key}); call "
+          f"{m['linkedid']}, ticket {m['ticket']}, exported {m['exported_at']} by {m['exported_by']}: {m['reason']}")
+    if m["warning"]:
+        print(m["warning"])
     return 0
 
 
@@ -337,6 +400,34 @@ def cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
     for name, a in stats["calltakers"].items():  # type: ignore[attr-defined]
         print(f"petugas {name}: dijawab {a['answered']}, bicara {a['talk_s']}s")
     return 0
+
+
+def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
+    from callengine.core.clock import SystemClock
+    from callengine.reports.export import CSV, CSV_ZIP, report_file
+    from callengine.reports.period import PeriodError, period_of
+    from callengine.reports.wiring import stored_reports
+
+    try:
+        period = period_of({"day": args.day or "", "month": args.month or "", "from": args.since or "",
+                            "to": args.until or ""})
+    except PeriodError as exc:
+        return _fail([f"--{exc.parameter}: {exc}"])
+    shape = args.format or REPORT_SUFFIXES.get(args.out.suffix.lower(), CSV)
+    if shape == CSV and args.out.suffix.lower() == ".zip":
+        shape = CSV_ZIP                 # a ZIP of one CSV per table
+
+    def progress(text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+    report = with_database(settings, lambda db: stored_reports(settings, db, SystemClock()).report(period, progress))
+    progress(f"menulis {shape.upper()} (writing)")
+    args.out.write_bytes(report_file(report, shape))
+    print(f"{args.out}: laporan {report.period.label}, {len(report.tables)} tabel ({shape})")
+    return 0
+
+
+REPORT_SUFFIXES = {".csv": "csv", ".zip": "csv", ".xlsx": "xlsx", ".pdf": "pdf"}
 
 
 def cmd_reload(settings: Settings, args: argparse.Namespace) -> int:
@@ -576,12 +667,40 @@ def parser() -> argparse.ArgumentParser:
                     "service level 15 s / 20 s, speed of answer, per shift and call taker")
     stats.add_argument("--day", required=True, type=date.fromisoformat, help="YYYY-MM-DD (local day of the roster)")
     stats.add_argument("--json", action="store_true", help="one JSON object")
+    report = command("report", cmd_report, "the centre's report of a day, a month or a range of days (calls, "
+                     "service levels, tickets, the agencies' SLA, ratings, QA, call takers) as CSV, XLSX or PDF")
+    report.add_argument("--day", help="YYYY-MM-DD, one local day")
+    report.add_argument("--month", help="YYYY-MM, one calendar month")
+    report.add_argument("--from", dest="since", help="YYYY-MM-DD, a range's first day (with --to)")
+    report.add_argument("--to", dest="until", help="YYYY-MM-DD, a range's last day (included)")
+    report.add_argument("--format", choices=("csv", "xlsx", "pdf"),
+                        help="default: from --out's suffix (.csv, .zip: a CSV per table, .xlsx, .pdf)")
+    report.add_argument("--out", required=True, type=Path, help="the file to write")
     command("reload", cmd_reload, "render and reload softphones, queues and dialplan in the running Asterisk "
             "without dropping calls")
 
     hold = command("hold", cmd_calls_hold, "put a call's ticket under legal hold: its recording is never pruned", calls_sub)
     hold.add_argument("linkedid")
     hold.add_argument("--clear", action="store_true", help="lift the legal hold")
+    evidence = sub.add_parser("evidence", help="chain of custody: signed evidence bundles of calls",
+                              description="chain of custody: signed evidence bundles of calls")
+    evidence_sub = evidence.add_subparsers(dest="evidence_command", required=True, metavar="COMMAND")
+    command("key", cmd_evidence_key, "print the centre's Ed25519 public key (PEM; its SHA-256 fingerprint on "
+            "stderr), made at first use", evidence_sub)
+    export = command("export", cmd_evidence_export, "export a call's evidence as a signed ZIP (the recording, "
+                     "record, ticket and timeline, a PDF, the audit trail, a signed manifest); prints its path",
+                     evidence_sub)
+    export.add_argument("linkedid")
+    export.add_argument("--out", required=True, type=Path, help="the folder to write the ZIP into")
+    export.add_argument("--reason", required=True, help="why (kept in the audit and the manifest), e.g. the "
+                        "police's request and its number")
+    export.add_argument("--allow-mismatch", action="store_true", help="export even if the original recording "
+                        "fails its SHA-256 check: the manifest and the PDF then say so")
+    verify = command("verify", cmd_evidence_verify, "check a bundle: its signature, and every file's size and "
+                     "SHA-256, none missing, none added; exit 0 only if all holds", evidence_sub)
+    verify.add_argument("zip", type=Path)
+    verify.add_argument("--public-key", type=Path, help="the centre's public key (PEM) to check against "
+                        "(default: this centre's)")
     celldb = sub.add_parser("celldb", help="the cell tower table", description="the cell tower table")
     celldb_sub = celldb.add_subparsers(dest="celldb_command", required=True, metavar="COMMAND")
     cells_import = command("import", cmd_celldb_import, "import an OpenCelliD CSV (plain or .gz) into the cell "
