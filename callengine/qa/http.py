@@ -28,6 +28,7 @@ from callengine.db.alerts import AlertRepository
 from callengine.db.audit import AuditRepository
 from callengine.db.calls import CallRepository
 from callengine.db.tickets import TicketRepository
+from callengine.evidence.service import MIN_REASON
 from callengine.qa.replay import marks
 from callengine.qa.search import SORTS, BadSearch, CallSearch, parse
 from callengine.web.errors import HttpError
@@ -37,7 +38,6 @@ from callengine.web.routes import Param, Route, peer, principal
 log = logging.getLogger(__name__)
 REVIEWERS = ("qa", "supervisor", "admin", "calltaker")    # a call taker: their own calls only
 COPIES = {".ogg": "audio/ogg", ".mp3": "audio/mpeg"}
-MIN_REASON = 5
 
 
 @dataclass
