@@ -2,7 +2,10 @@
 presses 2 and talks; a bot call taker answers; the engine records and processes the call. The QA
 reviewer finds it by the caller's local number on /calls, opens it, and plays it: the waveform
 is drawn, the audio element's time advances, the server answered with Range (206) and the play
-is in the audit log with the reviewer's name; the download of the original asks its reason."""
+is in the audit log with the reviewer's name; the download of the original asks its reason. The
+reviewer scores the call on the shipped form while on its page, then corrects the score (the
+location was not asked: a critical criterion for a fire): both versions stay, the newest fails.
+The evidence bundle is exported with a reason and the call put under legal hold, all audited."""
 from __future__ import annotations
 
 import sqlite3
@@ -34,6 +37,22 @@ def recorded_call(bots, call_taker, lab: Lab) -> str:  # type: ignore[no-untyped
     call.hangup()
     engine.wait_log("recording processed", linkedid=greeting["linkedid"], timeout=30)
     return str(greeting["linkedid"])
+
+
+def score(browser, wait, chosen: dict[str, str], reason: str = "") -> None:  # type: ignore[no-untyped-def]
+    """Fill the open scoring form: `chosen` for those criteria, the best answer for the others."""
+    from selenium.webdriver.common.by import By
+
+    form = wait.until(lambda b: b.find_element(By.ID, "score-form") if b.find_element(By.ID, "score-form")
+                      .is_displayed() else None)
+    for row in form.find_elements(By.CSS_SELECTOR, ".criterion"):
+        values = [i.get_attribute("value") for i in row.find_elements(By.CSS_SELECTOR, "input[type=radio]")]
+        pick = chosen.get(row.get_attribute("data-criterion")) or ("yes" if "yes" in values else
+                                                                   max(v for v in values if v.isdigit()))
+        row.find_element(By.CSS_SELECTOR, f'input[type=radio][value="{pick}"]').click()
+    if reason:
+        form.find_element(By.NAME, "reason").send_keys(reason)
+    form.find_element(By.ID, "score-send").click()
 
 
 def test_a_reviewer_finds_the_call_by_its_local_number_and_plays_it(  # type: ignore[no-untyped-def]
@@ -86,6 +105,31 @@ def test_a_reviewer_finds_the_call_by_its_local_number_and_plays_it(  # type: ig
         reason = browser.find_element(By.CSS_SELECTOR, "form.download input[name=reason]")
         browser.find_element(By.CSS_SELECTOR, "form.download button").click()
         assert browser.execute_script("return arguments[0].validity.valueMissing", reason)   # no reason: not sent
+
+        score(browser, wait, {"lokasi": "yes"})                               # scored while listening: all best
+        first = wait.until(lambda b: b.find_element(By.CSS_SELECTOR, '#versions > li[data-latest="true"]'))
+        assert "100%" in first.text and "qa1" in first.text
+        first.find_element(By.CSS_SELECTOR, ":scope > button").click()       # corrected: location not asked
+        score(browser, wait, {"lokasi": "no"}, reason="lokasi tidak ditanyakan, terdengar di 0:40")
+        wait.until(lambda b: len(b.find_elements(By.CSS_SELECTOR, "#versions > li")) == 2
+                   or b.find_element(By.ID, "score-error").text)
+        assert not browser.find_element(By.ID, "score-error").text
+        newest, older = browser.find_elements(By.CSS_SELECTOR, "#versions > li")
+        assert "GAGAL" in newest.text and "0%" in newest.text and "lokasi tidak ditanyakan" in newest.text
+        assert "100%" in older.text and older.get_attribute("data-latest") == "false"   # the first stays
+
+        custody = browser.find_element(By.ID, "evidence-form")
+        custody.find_element(By.NAME, "reason").send_keys("permintaan Polres no. 12/XII/2026")
+        custody.find_element(By.TAG_NAME, "button").click()
+        WebDriverWait(browser, 20).until(lambda b: ".zip" in b.find_element(By.ID, "evidence-state").text)
+        browser.find_element(By.ID, "hold-toggle").click()
+        wait.until(lambda b: b.find_element(By.ID, "hold-state").get_attribute("data-held") == "yes")
+        browser.execute_script("document.getElementById('scoring').scrollIntoView()")
+        browser.save_screenshot(str(SCREENS / "qa-scored.png"))
+        with sqlite3.connect(lab.settings.runtime_dir / "callengine.db") as db:
+            actions = [row[0] for row in db.execute("SELECT action FROM audit WHERE actor = 'qa1' ORDER BY id")]
+        for action in ("score.submit", "score.correct", "evidence.export", "legal_hold.set"):
+            assert action in actions, (action, actions)
         assert not console.errors()
     finally:
         console.stop()
