@@ -71,7 +71,7 @@ class CallsApi:
     async def search_page(self, request: web.Request) -> web.Response:
         """The search form and its results (server-rendered: it works without JavaScript, and
         every result page is a link a reviewer can keep)."""
-        query = _local_days(request.query, self.zone)
+        query = local_days(request.query, self.zone)
         error, found, total, wanted = None, [], 0, None
         try:
             wanted = parse(query)
@@ -186,7 +186,7 @@ class CallsApi:
         ]
 
 
-def _local_days(query: Mapping[str, str], zone: ZoneInfo) -> dict[str, str]:
+def local_days(query: Mapping[str, str], zone: ZoneInfo) -> dict[str, str]:
     """The page's `from`/`to` as days (a date input's YYYY-MM-DD) made times in the centre's
     zone: from that day's start, to the next day's start."""
     found = dict(query)

@@ -9,13 +9,16 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
 from callengine.qa.scores import CALLTAKER, GROUPS, SCORERS, Reviewer, ScoreBook
 from callengine.qa.scoring import MAX_COMMENT, MAX_OVERALL, MAX_REASON, NA, ScoreError
+from callengine.qa.http import local_days
 from callengine.qa.search import BadSearch, parse
 from callengine.web.errors import HttpError
+from callengine.web.pages import page
 from callengine.web.routes import Param, Route, json_body, peer, principal
 
 READERS = (*SCORERS, "admin", CALLTAKER)      # a call's scores: a call taker only those of their own calls
@@ -40,6 +43,7 @@ async def answer(work: Awaitable[T], bad: str = "bad_field") -> T:
 @dataclass
 class ScoresApi:
     book: ScoreBook
+    zone: ZoneInfo
 
     async def forms(self, request: web.Request) -> web.Response:
         return web.json_response({"forms": [form.to_json() for form in self.book.forms.values()]})
@@ -75,9 +79,18 @@ class ScoresApi:
         calls = await self.book.calibration(since, until)
         return web.json_response({"from": since.isoformat(), "to": until.isoformat(), "calls": calls})
 
-    def _period(self, request: web.Request) -> tuple[datetime, datetime]:
-        try:      # from/to read as the call search reads them, with its messages
-            asked = parse({k: v for k, v in request.query.items() if k in ("from", "to")})
+    async def overview_page(self, request: web.Request) -> web.Response:
+        """Supervisors' and QA's view of a period: averages per call taker, shift and criterion,
+        and the calls two reviewers scored side by side (calibration). Days in the centre's zone."""
+        since, until = self._period(request, days=True)
+        return page(request, "qa/overview.html", {
+            "since": since, "until": until, "calibration": await self.book.calibration(since, until),
+            **{f"by_{by}": await self.book.averages(since, until, by) for by in GROUPS}})
+
+    def _period(self, request: web.Request, days: bool = False) -> tuple[datetime, datetime]:
+        wanted = {k: v for k, v in request.query.items() if k in ("from", "to")}
+        try:      # from/to read as the call search reads them, with its messages (a page: local days)
+            asked = parse(local_days(wanted, self.zone) if days else wanted)
             return self.book.period(asked.since, asked.until)
         except (BadSearch, ScoreError) as exc:
             raise HttpError(400, "bad_query", str(exc)) from None
@@ -108,6 +121,9 @@ class ScoresApi:
             Route("POST", "/api/v1/scores/{id}/corrections", self.correct, SCORERS, "scores.correct",
                   "correct a score: its next version, with a reason (its reviewer, or a supervisor); the versions "
                   "before stay", audit="service", body=correct, tags=("qa",)),
+            Route("GET", "/qa", self.overview_page, SCORERS, "qa.overview",
+                  "averages per call taker, shift and criterion over a period, and calibration", query=period,
+                  tags=("qa",)),
             Route("GET", "/api/v1/qa/averages", self.averages, SCORERS, "qa.averages",
                   "mean scores of the newest versions over a period, per call taker, per shift (the roster's, at "
                   "the answer) or per criterion", query=(*period, Param("by", ", ".join(GROUPS))), tags=("qa",)),

@@ -27,7 +27,7 @@ def stored_scores(settings: Settings, db: Database, clock: Clock) -> ScoresApi:
     desk = load_desk(settings.desk_file)
     stores = ScoreStores(begin=db.begin, scores=ScoreRepository(db), audit=AuditRepository(db))
     return ScoresApi(ScoreBook(stores, load_forms(settings.qa_file, desk.incident_types), desk.incident_types,
-                               roster_shifts(settings.roster_file, settings.timezone), clock))
+                               roster_shifts(settings.roster_file, settings.timezone), clock), settings.timezone)
 
 
 def roster_shifts(path: Path, zone: ZoneInfo) -> ShiftAt:

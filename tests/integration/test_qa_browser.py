@@ -126,6 +126,11 @@ def test_a_reviewer_finds_the_call_by_its_local_number_and_plays_it(  # type: ig
         wait.until(lambda b: b.find_element(By.ID, "hold-state").get_attribute("data-held") == "yes")
         browser.execute_script("document.getElementById('scoring').scrollIntoView()")
         browser.save_screenshot(str(SCREENS / "qa-scored.png"))
+        browser.find_element(By.LINK_TEXT, "Mutu").click()                   # the period's averages
+        agents = wait.until(lambda b: b.find_element(By.ID, "by-agent"))
+        assert "taker1" in agents.text and "0.0" in agents.text                # the newest version counts
+        lokasi = [r.text for r in browser.find_elements(By.CSS_SELECTOR, "#by-criterion tbody tr") if "lokasi" in r.text]
+        assert lokasi and lokasi[0].split()[-1] == "1"                          # failed as critical once
         with sqlite3.connect(lab.settings.runtime_dir / "callengine.db") as db:
             actions = [row[0] for row in db.execute("SELECT action FROM audit WHERE actor = 'qa1' ORDER BY id")]
         for action in ("score.submit", "score.correct", "evidence.export", "legal_hold.set"):
