@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 from aiohttp import web
 
 from callengine.reports.export import FORMATS, MEDIA, PDF, report_file
+from callengine.reports.figures import shown
 from callengine.reports.period import Period, PeriodError, period_of
 from callengine.reports.service import Reports
 from callengine.web.errors import HttpError
+from callengine.web.pages import page
 from callengine.web.routes import Param, Route
 
 READERS = ("supervisor", "viewer", "admin")
@@ -38,8 +41,27 @@ class ReportsApi:
         return web.Response(body=body, headers={"Content-Type": MEDIA[shape],
                                                 "Content-Disposition": f'attachment; filename="{name}"'})
 
+    async def reports_page(self, request: web.Request) -> web.Response:
+        """The period's tables with their charts (static/reports.js, Chart.js) and the exports;
+        this month when no period is asked for."""
+        asked = request.query if request.query.keys() & {"day", "month", "from"} else {
+            "month": f"{self.reports.clock.now().astimezone(self.reports.zone):%Y-%m}"}
+        try:
+            report = await self.reports.report(period_of(asked))
+        except PeriodError as exc:
+            return page(request, "reports/reports.html", {"report": None, "error": str(exc), "query": ""},
+                        status=400)
+        shown_tables = [{"name": t.name, "title": t.title, "note": t.note, "labels": [c.label for c in t.columns],
+                         "rows": [[shown(row.get(c.key), c.kind) for c in t.columns] for row in t.rows]}
+                        for t in report.tables]
+        return page(request, "reports/reports.html", {"report": report.to_json(), "tables": shown_tables,
+                                                       "error": None, "query": urlencode(dict(asked))})
+
     def routes(self) -> list[Route]:
         return [
+            Route("GET", "/reports", self.reports_page, READERS, "reports.page",
+                  "the reports of a day, a month or a range: charts, tables, exports", query=PERIOD,
+                  tags=("reports",)),
             Route("GET", "/api/v1/reports", self.tables, READERS, "reports.tables",
                   "every table of a period (calls, service levels, tickets, the agencies' SLA, ratings, QA, call "
                   "takers), in the centre's time zone", query=PERIOD, tags=("reports",)),

@@ -69,7 +69,7 @@ TEMPLATES, STATIC = HERE / "templates", HERE / "static"
 MAX_BODY = 1024 * 1024
 UPKEEP_EVERY_S = 3600.0
 Check = Callable[[], Awaitable[bool]]
-VENDOR = {"leaflet": "leaflet/dist", "wavesurfer": "wavesurfer.js/dist"}   # browser packages (package.json), from npm
+VENDOR = {"leaflet": "leaflet/dist", "wavesurfer": "wavesurfer.js/dist", "chartjs": "chart.js/dist"}   # npm, package.json
 
 
 def security_headers(tiles: str) -> dict[str, str]:
