@@ -80,14 +80,21 @@ class Roster:
             for shift in self.shifts:
                 starts, ends = shift.window(day, self.zone)
                 if starts <= local < ends:
-                    return Duty(shift.name, day, starts, ends, frozenset(self._rostered(day, shift.name)))
+                    return Duty(shift.name, day, starts, ends, frozenset(self.rostered(day, shift.name)))
         raise ConfigError(f"no shift covers {local:%H:%M}: the [shifts] leave a gap")
 
-    def _rostered(self, day: date, shift: str) -> list[str]:
+    def rostered(self, day: date, shift: str) -> list[str]:
+        """The accounts on `shift` of `day`: its override if it has one, else the rotation's."""
         names = self.overrides.get((day, shift))
-        if names is None:
-            cycle_day = (day - self.rotation_start).days % len(self.rotation)
-            names = self.rotation[cycle_day].get(shift, ())
+        return self.accounts(self.rotated(day, shift) if names is None else names)
+
+    def rotated(self, day: date, shift: str) -> tuple[str, ...]:
+        """The rotation's teams or accounts for `shift` of `day`, whatever the overrides say."""
+        cycle_day = (day - self.rotation_start).days % len(self.rotation)
+        return self.rotation[cycle_day].get(shift, ())
+
+    def accounts(self, names: tuple[str, ...]) -> list[str]:
+        """Team names and accounts as the accounts they stand for, in order."""
         return [account for name in names for account in self.teams.get(name, (name,))]
 
 

@@ -50,6 +50,8 @@ from callengine.notify.wiring import Notifications
 from callengine.rating.wiring import stored_ratings
 from callengine.reports.wiring import ConsoleReports
 from callengine.queueing.roster import lazy_roster
+from callengine.rostering.http import RosterApi
+from callengine.rostering.service import RosterEditor
 from callengine.tickets.desk import load_desk
 from callengine.tickets.http import TicketApi
 from callengine.tickets.service import TicketDesk
@@ -224,6 +226,7 @@ class Console:
                                    [self.link.feed, dispatch.feed])
         features += WallboardApi(self.wallboard, self.signed_in, settings.pause_reasons,
                                  settings.console.tiles).routes()
+        features += RosterApi(RosterEditor(settings.roster_file, zone, clock), self.accounts.record).routes()
         self.app = make_console(settings, self.accounts, {"database": db.ping}, features)
         self.rating.api.mount_public(self.app)
         self.components = Components([
