@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +23,7 @@ class Floor:
     calls: list[dict[str, Any]]
     queues: dict[str, Any] | None          # queueing.status.status_json, None when the engine is away
     paused_since: dict[str, str]
+    wrapping_up: dict[str, str] = field(default_factory=dict)   # account → since: a ticket not finished
 
 
 def waiting(calls: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -37,7 +38,8 @@ def waiting(calls: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def takers(floor: Floor) -> list[dict[str, Any]]:
     """Every queue member (the shift's takers and whoever is logged in), with one state:
-    talking (with whom, since), ringing, paused (why, since), not registered, or available."""
+    talking (with whom, since), ringing, paused (why, since), wrap-up (a call ended, its ticket
+    not finished yet), not registered, or available."""
     talking = {c["agent"]: c for c in floor.calls if c.get("state") == ANSWERED and c.get("agent")}
     ringing = {account: c for c in floor.calls if c.get("state") == RINGING for account in c.get("ringing") or []}
     members: dict[str, dict[str, Any]] = {}
@@ -56,6 +58,8 @@ def takers(floor: Floor) -> list[dict[str, Any]]:
             row |= {"state": "ringing", "with": ringing[account].get("caller"), "linkedid": ringing[account]["linkedid"]}
         elif m.get("paused"):
             row |= {"state": "paused", "since": floor.paused_since.get(account)}
+        elif account in floor.wrapping_up:
+            row |= {"state": "wrapup", "since": floor.wrapping_up[account]}
         elif not m.get("registered"):
             row |= {"state": "unregistered"}
         else:

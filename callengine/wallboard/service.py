@@ -15,6 +15,7 @@ from callengine.core.fanout import Fanout
 from callengine.db.alerts import AlertRepository, PauseRepository
 from callengine.db.assignments import AssignmentRepository
 from callengine.db.calls import CallRepository
+from callengine.db.tickets import TicketRepository
 from callengine.dispatch.model import ACCEPTED, FORWARDED, PROCESSING
 from callengine.queueing.roster import Roster
 from callengine.queueing.stats import day_stats, day_window
@@ -29,10 +30,10 @@ EVENT = "wallboard"
 
 
 class Wallboard:
-    def __init__(self, link: EngineLink, calls: CallRepository, assignments: AssignmentRepository,
-                 alerts: AlertRepository, pauses: PauseRepository, roster: Callable[[], Roster], clock: Clock,
-                 sources: list[Fanout]) -> None:
-        self.link, self.calls, self.assignments = link, calls, assignments
+    def __init__(self, link: EngineLink, calls: CallRepository, tickets: TicketRepository,
+                 assignments: AssignmentRepository, alerts: AlertRepository, pauses: PauseRepository,
+                 roster: Callable[[], Roster], clock: Clock, sources: list[Fanout]) -> None:
+        self.link, self.calls, self.tickets, self.assignments = link, calls, tickets, assignments
         self.alerts, self.pauses, self.roster, self.clock = alerts, pauses, roster, clock
         self.sources = sources              # what wakes the board: the link's events, the assignments'
         self.feed = Fanout()
@@ -46,7 +47,8 @@ class Wallboard:
         today_calls = [r for r in records if r.started_at >= start]
         open_work = [a for status in (FORWARDED, ACCEPTED, PROCESSING) for a in await self.assignments.find(status)]
         floor = board.Floor(self.link.snapshot()["calls"], await self._queues(),
-                            {k: v.isoformat() for k, v in (await self.pauses.open_since()).items()})
+                            {k: v.isoformat() for k, v in (await self.pauses.open_since()).items()},
+                            await self._wrapping_up(start, {r.linkedid: r.ended_at for r in today_calls}))
         duty = roster.duty_at(now)
         stats = day_stats(records, roster, today)
         return {
@@ -89,6 +91,15 @@ class Wallboard:
             log.warning("wallboard not rebuilt: %s", exc)
             return
         self.feed.send(frame(EVENT, self.last))
+
+    async def _wrapping_up(self, since: datetime, ended: dict[str, datetime]) -> dict[str, str]:
+        """Takers whose answered call of today has ended and whose ticket is not finished yet
+        (Selesaikan tiket), each since that call's end (the newest such call)."""
+        found: dict[str, str] = {}
+        for ticket in await self.tickets.find(since=since, limit=500):
+            if ticket.taker and ticket.wrapped_up_at is None and ticket.linkedid in ended:
+                found.setdefault(ticket.taker, ended[ticket.linkedid].isoformat())
+        return found
 
     async def _queues(self) -> dict[str, Any] | None:
         try:

@@ -221,9 +221,9 @@ class Console:
                     *stored_scores(settings, db, clock).routes(),
                     *stored_evidence(settings, db, clock, tickets.story).routes(),
                     *(reports := ConsoleReports(settings, db, clock, self.notify.outbox)).routes()]
-        self.wallboard = Wallboard(self.link, calls, AssignmentRepository(db), AlertRepository(db),
-                                   PauseRepository(db), lazy_roster(settings.roster_file, zone), clock,
-                                   [self.link.feed, dispatch.feed])
+        self.wallboard = Wallboard(self.link, calls, TicketRepository(db), AssignmentRepository(db),
+                                   AlertRepository(db), PauseRepository(db), lazy_roster(settings.roster_file, zone),
+                                   clock, [self.link.feed, dispatch.feed])
         features += WallboardApi(self.wallboard, self.signed_in, settings.pause_reasons,
                                  settings.console.tiles).routes()
         features += RosterApi(RosterEditor(settings.roster_file, zone, clock), self.accounts.record).routes()

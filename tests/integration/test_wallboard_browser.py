@@ -1,7 +1,8 @@
 """The supervisor's wallboard in a real headless Chromium, against a real Asterisk, engine and
 console: a citizen (a pjsua2 bot) calls 112 and presses 2; the caller appears among those
 waiting while the bot call taker's phone rings, and the taker's row says ringing; the taker
-answers and the row turns to talking, with the caller; after the call the supervisor pauses
+answers and the row turns to talking, with the caller, then to wrap-up when the call ends with its ticket not yet
+finished; the supervisor pauses
 the taker from the wallboard with a reason: Asterisk's queue has the member paused with that
 reason, and the pause is stored with who paused. While the taker talks, the supervisor listens in
 from the wallboard: their own bot softphone is rung and hears the call, which goes on. The TV
@@ -69,8 +70,8 @@ def test_the_floor_live_on_the_wallboard_and_a_pause_from_it(  # type: ignore[no
         spy.wait_heard(10)                          # the live call's audio reaches the supervisor
         assert ring.state == "confirmed" and call.state == "confirmed"       # the taker's call goes on
         spy.hangup()
-        call.hangup()
-        wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, f'{row}[data-state="available"]'))
+        call.hangup()                               # the ticket is not finished yet: wrap-up
+        wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, f'{row}[data-state="wrapup"]'))
         wait.until(lambda b: "1" in b.find_element(By.ID, "figures").text)     # the call counted today
 
         line = browser.find_element(By.CSS_SELECTOR, row)

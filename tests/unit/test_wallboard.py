@@ -24,11 +24,12 @@ def test_each_taker_has_one_state() -> None:
                                                                                          reason="briefing"),
                                                       member("t4", registered=False), member("t5")]},
                          {"queue": "112-fallback", "members": [member("t1")]}]}
-    rows = board.takers(board.Floor(calls, queues, {"t3": "2026-12-02T00:50:00+00:00"}))
+    rows = board.takers(board.Floor(calls, queues, {"t3": "2026-12-02T00:50:00+00:00"},
+                                    {"t5": "2026-12-02T00:58:00+00:00", "t1": "2026-12-02T00:40:00+00:00"}))
     assert [(r["account"], r["state"], r.get("with"), r.get("since")) for r in rows] == [
         ("t1", "talking", "+62811", "x"), ("t2", "ringing", "+62822", None),
         ("t3", "paused", None, "2026-12-02T00:50:00+00:00"), ("t4", "unregistered", None, None),
-        ("t5", "available", None, None)]
+        ("t5", "wrapup", None, "2026-12-02T00:58:00+00:00")]          # t1's older ticket: it talks now
     assert board.takers(board.Floor(calls, None, {})) == []            # the engine away: no members known
 
 
