@@ -64,7 +64,7 @@ class TicketRepository:
 
     async def change(self, number: str, values: dict[str, Any], at: datetime,
                      conn: AsyncConnection | None = None) -> Ticket | None:
-        """The desk's form written into the ticket (`values`: FORM_FIELDS, wrapped_up_at)."""
+        """The desk's form written into the ticket (`values`: FORM_FIELDS, wrapped_up_at, taker)."""
         async with self.db.begin(conn) as c:
             done = await c.execute(update(TicketRow).where(TicketRow.number == number).values(**values, updated_at=at))
             return await self._by(TicketRow.number == number, c) if done.rowcount else None

@@ -4,6 +4,7 @@ work with it: call takers, supervisors, QA and admins; not viewers, not (yet) re
 who will see only their agency's assignments once dispatch exists."""
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -40,6 +41,7 @@ class TicketApi:
     callbacks_made: CallbackRepository | None = None
     assignments: Assignments | None = None
     rating: Rating | None = None
+    takes_calls: Callable[[str], Awaitable[bool]] | None = None    # an active call taker's (or supervisor's) name
     story: TicketStory = field(init=False)
 
     def __post_init__(self) -> None:
@@ -79,6 +81,16 @@ class TicketApi:
         who = principal(request)
         ticket = await self._desk(lambda desk: desk.wrap_up(request.match_info["number"], who.user.name,
                                                             who.user.role, peer(request)))
+        return web.json_response(ticket.to_json())
+
+    async def reassign(self, request: web.Request) -> web.Response:
+        """A supervisor hands an unfinished ticket to another call taker, with a reason."""
+        data, who = await json_body(request), principal(request)
+        taker = data.get("taker")
+        if not isinstance(taker, str) or self.takes_calls is None or not await self.takes_calls(taker):
+            raise HttpError(400, "bad_field", f"taker: {taker!r} is not an active call taker")
+        ticket = await self._desk(lambda desk: desk.reassign(request.match_info["number"], taker,
+                                                             str(data.get("reason") or ""), who.user.name, peer(request)))
         return web.json_response(ticket.to_json())
 
     async def desk_options(self, request: web.Request) -> web.Response:
@@ -139,6 +151,11 @@ class TicketApi:
             Route("PATCH", "/api/v1/tickets/{number}", self.patch_ticket, DESK, "tickets.update",
                   "write the ticket form's fields (a call taker: tickets they answered or unassigned ones)",
                   audit="service", body=form, tags=("tickets",)),
+            Route("POST", "/api/v1/tickets/{number}/reassign", self.reassign, ("supervisor",), "tickets.reassign",
+                  "hand an unfinished ticket to another call taker, with the reason", audit="service",
+                  body={"type": "object", "required": ["taker", "reason"], "additionalProperties": False,
+                        "properties": {"taker": {"type": "string"}, "reason": {"type": "string", "maxLength": 500}}},
+                  tags=("tickets",)),
             Route("POST", "/api/v1/tickets/{number}/wrapup", self.wrap_up, DESK, "tickets.wrapup",
                   "the taker has finished the ticket after the call", audit="service", tags=("tickets",)),
             Route("GET", "/api/v1/desk/options", self.desk_options, DESK, "desk.options",

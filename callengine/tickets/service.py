@@ -58,6 +58,24 @@ class TicketDesk:
         assert changed is not None
         return changed
 
+    async def reassign(self, number: str, taker: str, reason: str, actor: str, peer: str | None) -> Ticket:
+        """A supervisor hands an unfinished ticket to another call taker (its taker went off shift,
+        or is needed on the phones): it leaves one desk for the other, with the reason kept."""
+        now = self.clock.now()
+        ticket = await self.tickets.by_number(number)
+        if ticket is None:
+            raise NoTicket(number)
+        if ticket.wrapped_up_at is not None:
+            raise FormError(f"ticket {number} is finished: there is nothing left to hand over")
+        if not reason.strip():
+            raise FormError("reason: say why the ticket changes hands")
+        async with self.db.begin() as conn:
+            changed = await self.tickets.change(number, {"taker": taker}, now, conn)
+            await self.audit.add(AuditEntry(now, actor, "tickets.reassign", number, {
+                "from": ticket.taker, "to": taker, "reason": reason.strip()[:500]}, peer), conn)
+        assert changed is not None
+        return changed
+
     async def _writable(self, number: str, actor: str, role: str, peer: str | None, action: str) -> Ticket:
         ticket = await self.tickets.by_number(number)
         if ticket is None:

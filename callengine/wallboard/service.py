@@ -46,9 +46,10 @@ class Wallboard:
         records = await self.calls.between(start - timedelta(days=1), end)
         today_calls = [r for r in records if r.started_at >= start]
         open_work = [a for status in (FORWARDED, ACCEPTED, PROCESSING) for a in await self.assignments.find(status)]
+        unfinished = await self._unfinished(start, {r.linkedid: r.ended_at for r in today_calls})
         floor = board.Floor(self.link.snapshot()["calls"], await self._queues(),
                             {k: v.isoformat() for k, v in (await self.pauses.open_since()).items()},
-                            await self._wrapping_up(start, {r.linkedid: r.ended_at for r in today_calls}))
+                            {t["taker"]: t["since"] for t in reversed(unfinished)})
         duty = roster.duty_at(now)
         stats = day_stats(records, roster, today)
         return {
@@ -60,7 +61,7 @@ class Wallboard:
                               **board.shares(r for r in today_calls if r.started_at >= duty.starts)},
             "yesterday": {**day_stats(records, roster, today - timedelta(days=1))["all"],
                           **board.shares(r for r in records if r.started_at < start)},
-            "tickets": board.open_work(open_work), "sla": board.sla(open_work, now),
+            "tickets": board.open_work(open_work), "sla": board.sla(open_work, now), "unfinished": unfinished,
             "alerts": await self._alerts(start, floor), "incidents": board.incidents(today_calls),
         }
 
@@ -92,14 +93,14 @@ class Wallboard:
             return
         self.feed.send(frame(EVENT, self.last))
 
-    async def _wrapping_up(self, since: datetime, ended: dict[str, datetime]) -> dict[str, str]:
-        """Takers whose answered call of today has ended and whose ticket is not finished yet
-        (Selesaikan tiket), each since that call's end (the newest such call)."""
-        found: dict[str, str] = {}
-        for ticket in await self.tickets.find(since=since, limit=500):
-            if ticket.taker and ticket.wrapped_up_at is None and ticket.linkedid in ended:
-                found.setdefault(ticket.taker, ended[ticket.linkedid].isoformat())
-        return found
+    async def _unfinished(self, since: datetime, ended: dict[str, datetime]) -> list[dict[str, Any]]:
+        """Today's tickets whose call has ended and whose taker has not finished them (Selesaikan
+        tiket), newest first: the taker is in wrap-up since that call's end; a supervisor may hand
+        one to someone else."""
+        return [{"number": t.number, "taker": t.taker, "since": ended[t.linkedid].isoformat(),
+                 "category": t.category}
+                for t in await self.tickets.find(since=since, limit=500)
+                if t.taker and t.wrapped_up_at is None and t.linkedid in ended]
 
     async def _queues(self) -> dict[str, Any] | None:
         try:

@@ -203,7 +203,7 @@ class Console:
         timeline = sla.book.with_notices(attachments.attachments.timeline(dispatch.dispatcher.timeline))
         self.rating = stored_ratings(settings, db, clock)
         tickets = TicketApi(TicketRepository(db), calls, clock, TicketDesk(db, options, clock), options,
-                            CallbackRepository(db), timeline, self.rating.ratings.of_ticket)
+                            CallbackRepository(db), timeline, self.rating.ratings.of_ticket, self.takes_calls)
         self.link = EngineLink(f"http://{settings.web_host}:{settings.web_port}",
                                lambda: read_secret(settings, "engine_api"))
         self.voice = VoiceNotifier(load_voice(settings.agencies_file), dispatch.rules, settings.city,
@@ -241,6 +241,11 @@ class Console:
             Service("daily report", reports.run),
             Service("wallboard", self.wallboard.run),
         ])
+
+    async def takes_calls(self, name: str) -> bool:
+        """An active account that answers calls: a ticket may be handed to it."""
+        return any(u.name == name and not u.disabled and u.role in ("calltaker", "supervisor")
+                   for u in await self.accounts.users())
 
     async def signed_in(self, request: web.Request) -> bool:
         return await authenticate(self.accounts, request) is not None

@@ -2,7 +2,7 @@
 console: a citizen (a pjsua2 bot) calls 112 and presses 2; the caller appears among those
 waiting while the bot call taker's phone rings, and the taker's row says ringing; the taker
 answers and the row turns to talking, with the caller, then to wrap-up when the call ends with its ticket not yet
-finished; the supervisor pauses
+finished; the supervisor hands that ticket to taker2 (the row turns available), pauses
 the taker from the wallboard with a reason: Asterisk's queue has the member paused with that
 reason, and the pause is stored with who paused. While the taker talks, the supervisor listens in
 from the wallboard: their own bot softphone is rung and hears the call, which goes on. The TV
@@ -36,6 +36,7 @@ def test_the_floor_live_on_the_wallboard_and_a_pause_from_it(  # type: ignore[no
     engine.wait_taker_ready("taker1")
     supervisor = call_taker("spv1")                # the supervisor's own softphone, answering at once
     add_user(lab.config_file, "spv1", "supervisor", PASSWORD)
+    add_user(lab.config_file, "taker2", "calltaker", PASSWORD)      # the one the unfinished ticket goes to
     console = console_beside(lab.config_file).start()
     try:
         browser.set_window_size(1400, 1000)
@@ -72,6 +73,13 @@ def test_the_floor_live_on_the_wallboard_and_a_pause_from_it(  # type: ignore[no
         spy.hangup()
         call.hangup()                               # the ticket is not finished yet: wrap-up
         wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, f'{row}[data-state="wrapup"]'))
+        waiting_ticket = wait.until(lambda b: b.find_element(By.CSS_SELECTOR, "#unfinished tbody tr"))
+        number = waiting_ticket.get_attribute("data-ticket")
+        Select(waiting_ticket.find_element(By.TAG_NAME, "select")).select_by_value("taker2")
+        waiting_ticket.find_element(By.TAG_NAME, "input").send_keys("taker1 ke briefing")
+        waiting_ticket.find_element(By.TAG_NAME, "button").click()           # handed over: taker1 is free
+        wait.until(lambda b: "taker2" in b.find_element(By.CSS_SELECTOR, f'#unfinished tr[data-ticket="{number}"]').text)
+        wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, f'{row}[data-state="available"]'))
         wait.until(lambda b: "1" in b.find_element(By.ID, "figures").text)     # the call counted today
 
         line = browser.find_element(By.CSS_SELECTOR, row)
@@ -88,6 +96,10 @@ def test_the_floor_live_on_the_wallboard_and_a_pause_from_it(  # type: ignore[no
                 ("taker1", "briefing", "spv1")]
             assert db.execute("SELECT count(*) FROM audit WHERE action = 'wallboard.pause' AND actor = 'spv1'"
                               ).fetchone()[0] == 1
+            [(detail,)] = db.execute("SELECT detail FROM audit WHERE action = 'tickets.reassign' AND target = ?",
+                                     (number,)).fetchall()
+            assert '"to": "taker2"' in detail and "briefing" in detail and db.execute(
+                "SELECT taker FROM tickets WHERE number = ?", (number,)).fetchone() == ("taker2",)
 
         browser.get(f"{console.url}/wallboard?tv=1")
         wait.until(lambda b: b.execute_script("return window.callengineWallboard.frames") >= 1)

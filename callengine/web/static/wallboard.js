@@ -155,6 +155,33 @@
     }
   }
 
+  function unfinished(b) {
+    const body = $("unfinished").tBodies[0];
+    body.replaceChildren();
+    const takers = b.takers.map((t) => t.account);
+    for (const t of b.unfinished) {
+      const row = body.insertRow();
+      row.dataset.ticket = t.number;
+      cell(row, Object.assign(document.createElement("a"), { href: `/tickets/${encodeURIComponent(t.number)}`,
+                                                            textContent: t.number }));
+      cell(row, t.taker);
+      cell(row, "", "tick").dataset.since = t.since;
+      if (!acts) continue;
+      const box = Object.assign(document.createElement("span"), { className: "pause" });
+      const to = document.createElement("select");
+      for (const account of takers.filter((a) => a !== t.taker)) to.append(new Option(account, account));
+      const reason = Object.assign(document.createElement("input"), { placeholder: text.reason, maxLength: 500,
+                                                                       size: 12 });
+      const button = Object.assign(document.createElement("button"), { type: "button", className: "small",
+                                                                        textContent: text.hand_over });
+      button.addEventListener("click", () => act(`/api/v1/tickets/${encodeURIComponent(t.number)}/reassign`,
+                                                 { taker: to.value, reason: reason.value.trim() }, button));
+      box.append(to, reason, button);
+      cell(row, box);
+    }
+    $("unfinished-count").textContent = b.unfinished.length;
+  }
+
   function alerts(b) {
     $("alerts").replaceChildren(...b.alerts.slice(0, 5).map((a) => {
       const item = document.createElement("li");
@@ -194,7 +221,7 @@
     state.board = b;
     state.offset = Date.parse(b.at) - Date.now();
     $("shift").textContent = `${text.shift} ${b.shift.name} ${text.until} ${new Date(b.shift.until).toLocaleTimeString(LANG, { hour: "2-digit", minute: "2-digit", timeZone: ZONE })}`;
-    figures(b); waiting(b); takers(b); sla(b); alerts(b); incidents(b); tick();
+    figures(b); waiting(b); takers(b); sla(b); unfinished(b); alerts(b); incidents(b); tick();
     seen.frames += 1;
   }
 
