@@ -180,7 +180,7 @@ async def test_a_write_from_a_session_needs_its_csrf_token(centre: ConsoleLab, p
     assert ("admin1", "user.add", "csrf1") in [(e["actor"], e["action"], e["target"]) for e in trail]
 
 
-async def audit(admin: Person, limit: int = 200) -> list[dict[str, Any]]:
+async def audit(admin: Person, limit: int = 1000) -> list[dict[str, Any]]:
     reply = await admin.get(f"/api/v1/audit?limit={limit}")
     assert reply.status == 200
     return (await reply.json())["entries"]
