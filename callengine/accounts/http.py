@@ -2,6 +2,7 @@
 (/api/v1/me), and the admins' users and audit API."""
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,7 +25,10 @@ PASSWORD_BODY = {"type": "object", "required": ["current_password", "new_passwor
     "current_password": {"type": "string"}, "new_password": {"type": "string", "minLength": 10}}}
 
 
-def routes(accounts: Accounts, network: Network) -> list[Route]:
+CallTargets = Callable[[str], Awaitable[tuple[list[str], list[str]] | None]]   # a call's audit targets, or None
+
+
+def routes(accounts: Accounts, network: Network, call_targets: CallTargets | None = None) -> list[Route]:
     async def login_form(request: web.Request) -> web.StreamResponse:
         target = local_path(request.query.get("next"))
         if await authenticate(accounts, request) is not None:
@@ -95,6 +99,8 @@ def routes(accounts: Accounts, network: Network) -> list[Route]:
         return handler
 
     async def audit(request: web.Request) -> web.Response:
+        """The trail, newest first; QA staff and supervisors read it per call or per person
+        (an admin reads all of it)."""
         try:
             limit = int(request.query.get("limit", "100"))
             since = datetime.fromisoformat(request.query["since"]) if "since" in request.query else None
@@ -102,7 +108,17 @@ def routes(accounts: Accounts, network: Network) -> list[Route]:
             raise HttpError(400, "bad_query", "limit is a number, since an ISO 8601 datetime with offset") from None
         if not 1 <= limit <= 1000 or (since is not None and since.tzinfo is None):
             raise HttpError(400, "bad_query", "limit is 1 to 1000; since needs its offset (e.g. +08:00)")
-        entries = await accounts.audit_trail(limit, since)
+        user, linkedid = request.query.get("user") or None, request.query.get("linkedid") or None
+        if principal(request).user.role != "admin" and not (user or linkedid):
+            raise HttpError(400, "bad_query", "QA staff and supervisors read the audit per call (linkedid) "
+                                              "or per person (user)")
+        targets: tuple[list[str], list[str]] = ([], [])
+        if linkedid is not None:
+            found = await call_targets(linkedid) if call_targets is not None else None
+            if found is None:
+                raise HttpError(404, "not_found", f"no call {linkedid!r}")
+            targets = found
+        entries = await accounts.audit_trail(limit, since, user, *targets)
         return web.json_response({"entries": [e.to_json() for e in entries]})
 
     return [
@@ -124,9 +140,13 @@ def routes(accounts: Accounts, network: Network) -> list[Route]:
               "disable an account: its sessions end and its tokens are revoked", audit="service"),
         Route("POST", "/api/v1/users/{name}/enable", switch(False), ("admin",), "accounts.enable",
               "enable an account again", audit="service"),
-        Route("GET", "/api/v1/audit", audit, ("admin",), "accounts.audit", "the audit trail, newest first",
+        Route("GET", "/api/v1/audit", audit, ("admin", "qa", "supervisor"), "accounts.audit",
+              "the audit trail, newest first (the append-only log: no route changes or deletes it); qa and "
+              "supervisors read it per call or per person",
               query=(Param("limit", "how many entries (1-1000, default 100)", "integer"),
-                     Param("since", "entries at or after this ISO 8601 datetime (with offset)"))),
+                     Param("since", "entries at or after this ISO 8601 datetime (with offset)"),
+                     Param("linkedid", "a call's trail: its plays, downloads, exports, its ticket and assignments"),
+                     Param("user", "one person's actions"))),
     ]
 
 

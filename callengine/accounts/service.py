@@ -61,7 +61,8 @@ class TokenStore(Protocol):
 
 class AuditStore(Protocol):
     async def add(self, entry: AuditEntry, conn: Tx = None) -> None: ...
-    async def newest(self, limit: int, since: datetime | None = None) -> list[AuditEntry]: ...
+    async def newest(self, limit: int, since: datetime | None = None, actor: str | None = None,
+                     targets: Sequence[str] = (), under: Sequence[str] = ()) -> list[AuditEntry]: ...
 
 
 class FailureStore(Protocol):
@@ -261,8 +262,9 @@ class Accounts:
         async with self.stores.begin() as tx:
             await self._audit(tx, actor, action, target, detail or {}, peer)
 
-    async def audit_trail(self, limit: int = 100, since: datetime | None = None) -> list[AuditEntry]:
-        return await self.stores.audit.newest(limit, since)
+    async def audit_trail(self, limit: int = 100, since: datetime | None = None, actor: str | None = None,
+                          targets: Sequence[str] = (), under: Sequence[str] = ()) -> list[AuditEntry]:
+        return await self.stores.audit.newest(limit, since, actor, targets, under)
 
     async def prune(self) -> None:
         """Forget failures older than any throttle window and sessions past their lifetime."""

@@ -31,10 +31,17 @@ class AuditRepository:
             rows = (await c.execute(select(*_COLUMNS).where(wanted).order_by(AuditRow.id))).mappings()
             return [AuditEntry(**row) for row in rows]
 
-    async def newest(self, limit: int, since: datetime | None = None) -> list[AuditEntry]:
+    async def newest(self, limit: int, since: datetime | None = None, actor: str | None = None,
+                     targets: Sequence[str] = (), under: Sequence[str] = ()) -> list[AuditEntry]:
+        """Newest first: since a time, by one person, about some targets (or under them, as `about`)."""
         query = select(*_COLUMNS)
         if since is not None:
             query = query.where(AuditRow.at >= since)
+        if actor is not None:
+            query = query.where(AuditRow.actor == actor)
+        if targets or under:
+            query = query.where(or_(AuditRow.target.in_(targets),
+                                    *(AuditRow.target.startswith(f"{u}/", autoescape=True) for u in under)))
         async with self.db.connect() as c:
             rows = (await c.execute(query.order_by(AuditRow.id.desc()).limit(limit))).mappings()
             return [AuditEntry(**row) for row in rows]

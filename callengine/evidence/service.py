@@ -123,7 +123,7 @@ class Custody:
         """The call's files, its ticket's story, their audit trail and the PDF of them, signed."""
         ticket = await self.tickets.by_linkedid(call.linkedid)
         story = await self.story.of(ticket, call) if ticket is not None else None
-        trail = [e.to_json() for e in await self.audit.about(_targets(call, ticket), _targets(None, ticket))]
+        trail = [e.to_json() for e in await self.audit.about(*call_audit_targets(call.linkedid, ticket))]
         now = self.clock.now()
         facts = {"centre": {"city": self.centre.city, "city_code": self.centre.city_code},
                  "linkedid": call.linkedid, "ticket": ticket.number if ticket else None,
@@ -224,9 +224,11 @@ def _reason(reason: object) -> str:
     return text
 
 
-def _targets(call: CallRecord | None, ticket: Ticket | None) -> list[str]:
-    """The audit's names of the call and its ticket (whose assignments' rows lie under its number)."""
-    return [*([f"call/{call.linkedid}"] if call else []), *([ticket.number] if ticket and ticket.number else [])]
+def call_audit_targets(linkedid: str, ticket: Ticket | None) -> tuple[list[str], list[str]]:
+    """What `AuditRepository.about`/`newest` take for a call's whole trail: the call and its
+    ticket, and the rows under the ticket's number (its assignments, attachments, escalations)."""
+    number = [ticket.number] if ticket and ticket.number else []
+    return [f"call/{linkedid}", *number], number
 
 
 def _json(value: Any) -> bytes:

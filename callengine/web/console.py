@@ -42,6 +42,7 @@ from callengine.dispatch.sla import SlaBook, SlaWatcher, roster_supervisors
 from callengine.dispatch.sla_http import SlaApi
 from callengine.dispatch.voice import CHANNEL as VOICE, DispatcherAssignments, SpokenMessages, VoiceNotifier
 from callengine.dispatch.wiring import stored_dispatch
+from callengine.evidence.service import call_audit_targets
 from callengine.evidence.wiring import stored_evidence
 from callengine.notify.notifier import chain
 from callengine.qa.http import CallsApi
@@ -87,7 +88,8 @@ def security_headers(tiles: str) -> dict[str, str]:
 
 
 def make_console(settings: Settings, accounts: Accounts, checks: Mapping[str, Check],
-                 features: Sequence[Route] = ()) -> web.Application:
+                 features: Sequence[Route] = (), call_targets: accounts_http.CallTargets | None = None
+                 ) -> web.Application:
     """The console's app: its own routes, the accounts', and those of `features`."""
     network = Network(settings.console.trusted_proxies, settings.console.secure_cookies == "always")
     app = web.Application(middlewares=[i18n.middleware(i18n.load_catalogues()), errors, guard(accounts, network)],
@@ -112,7 +114,7 @@ def make_console(settings: Settings, accounts: Accounts, checks: Mapping[str, Ch
     register(app, [
         Route("GET", "/healthz", healthz, None, "healthz", "the console and its database answer"),
         Route("GET", "/api/v1/openapi.json", openapi_json, EVERYONE, "openapi", "this document"),
-        *accounts_http.routes(accounts, network),
+        *accounts_http.routes(accounts, network, call_targets),
         *home.routes(accounts),
         *features,
     ])
@@ -227,7 +229,8 @@ class Console:
         features += WallboardApi(self.wallboard, self.signed_in, settings.pause_reasons,
                                  settings.console.tiles).routes()
         features += RosterApi(RosterEditor(settings.roster_file, zone, clock), self.accounts.record).routes()
-        self.app = make_console(settings, self.accounts, {"database": db.ping}, features)
+        self.app = make_console(settings, self.accounts, {"database": db.ping}, features,
+                                self.call_audit(calls, TicketRepository(db)))
         self.rating.api.mount_public(self.app)
         self.components = Components([
             Migrator(db), self.link,
@@ -241,6 +244,15 @@ class Console:
             Service("daily report", reports.run),
             Service("wallboard", self.wallboard.run),
         ])
+
+    @staticmethod
+    def call_audit(calls: CallRepository, tickets: TicketRepository) -> accounts_http.CallTargets:
+        """A call's audit targets for GET /api/v1/audit?linkedid= (None: no such call)."""
+        async def targets(linkedid: str) -> tuple[list[str], list[str]] | None:
+            if await calls.get(linkedid) is None:
+                return None
+            return call_audit_targets(linkedid, await tickets.by_linkedid(linkedid))
+        return targets
 
     async def takes_calls(self, name: str) -> bool:
         """An active account that answers calls: a ticket may be handed to it."""

@@ -169,3 +169,16 @@ async def test_the_search_page_and_the_call_page(centre: ConsoleLab, desks: Any)
     assert (await qa.http.get(f"{centre.url}/calls/..%2F..%2Fetc%2Fpasswd")).status == 404
     taker = await desks("taker1")
     assert (await taker.http.get(f"{centre.url}/calls/3.1")).status == 404
+
+
+async def test_qa_reads_the_audit_per_call_and_per_person(centre: ConsoleLab, desks: Any) -> None:
+    qa = await desks("qa1")
+    status, trail = await qa.call("GET", "/api/v1/audit?linkedid=1.1")
+    assert status == 200 and {e["action"] for e in trail["entries"]} >= {"recording.play", "recording.download"}
+    assert {e["target"] for e in trail["entries"]} <= {"call/1.1", centre.numbers["1.1"]}  # type: ignore[attr-defined]
+    status, mine = await qa.call("GET", "/api/v1/audit?user=qa1&limit=1000")
+    assert status == 200 and mine["entries"] and {e["actor"] for e in mine["entries"]} == {"qa1"}
+    status, error = await qa.call("GET", "/api/v1/audit")                  # the whole trail: admins only
+    assert status == 400 and "per call" in error["message"]
+    assert (await qa.call("GET", "/api/v1/audit?linkedid=9.9"))[0] == 404
+    assert (await (await desks("taker1")).call("GET", "/api/v1/audit?user=taker1"))[0] == 403

@@ -149,8 +149,12 @@ class FakeAudit:
     async def add(self, entry: AuditEntry, conn: Any = None) -> None:
         self.m.audit.append(entry)
 
-    async def newest(self, limit: int, since: datetime | None = None) -> list[AuditEntry]:
-        return [e for e in reversed(self.m.audit) if since is None or e.at >= since][:limit]
+    async def newest(self, limit: int, since: datetime | None = None, actor: str | None = None,
+                     targets: Sequence[str] = (), under: Sequence[str] = ()) -> list[AuditEntry]:
+        def wanted(e: AuditEntry) -> bool:
+            about = not (targets or under) or e.target in targets or any(e.target.startswith(f"{u}/") for u in under)
+            return (since is None or e.at >= since) and (actor is None or e.actor == actor) and about
+        return [e for e in reversed(self.m.audit) if wanted(e)][:limit]
 
 
 class FakeFailures:
