@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from callengine.calls.record import CallRecord
 from callengine.db.database import Database
-from callengine.db.models import CallRow, TicketRow
+from callengine.db.models import CallRow, RatingRow, TicketRow
 from callengine.db.scores import score_filters
 from callengine.qa.search import CallSearch
 
@@ -131,6 +131,8 @@ class CallRepository:
                 (wanted.category, CallRow.category == wanted.category),
                 (wanted.disposition, CallRow.disposition == wanted.disposition),
                 (wanted.ticket, TicketRow.number == wanted.ticket),
+                (wanted.classification, TicketRow.classification == wanted.classification),
+                (wanted.rating, TicketRow.id.in_(select(RatingRow.ticket_id).where(RatingRow.score == wanted.rating))),
                 (wanted.min_talk_s is not None, CallRow.talk_s >= (wanted.min_talk_s or 0))) if value)]
         for flag, column in ((wanted.prank, CallRow.prank), (wanted.ghost, CallRow.ghost)):
             if flag is not None:

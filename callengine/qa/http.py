@@ -159,6 +159,8 @@ class CallsApi:
                   Param("ticket", "the ticket's number"), Param("from", "ISO 8601 with offset: started at or after"),
                   Param("to", "ISO 8601 with offset: started before"), Param("prank", "1 or 0"),
                   Param("ghost", "1 or 0"), Param("located", "1: with a location, 0: without"),
+                  Param("classification", "the ticket's: darurat, informasi, prank, ghost, salah_sambung, duplikat"),
+                  Param("rating", "the citizen's rating, 1 to 5", "integer"),
                   Param("min_talk", "seconds", "number"), Param("scored", "1: scored by QA, 0: not yet"),
                   Param("min_score", "the call's QA score (its reviewers' mean) at least, 0..100", "number"),
                   Param("max_score", "the call's QA score at most, 0..100", "number"),

@@ -32,6 +32,8 @@ class CallSearch:
     ghost: bool | None = None
     located: bool | None = None
     min_talk_s: float | None = None
+    classification: str | None = None  # the ticket's (darurat, prank, informasi, …)
+    rating: int | None = None          # the citizen's rating of the ticket, 1..5
     scored: bool | None = None
     min_score: float | None = None     # the call's QA score, 0..100, bounds included
     max_score: float | None = None
@@ -59,7 +61,9 @@ def parse(query: Mapping[str, str]) -> CallSearch:
         disposition=_text(query, "disposition"), ticket=_text(query, "ticket"),
         since=_time(query, "from"), until=_time(query, "to"), prank=_flag(query, "prank"),
         ghost=_flag(query, "ghost"), located=_flag(query, "located"),
-        min_talk_s=_number(query, "min_talk", 0, 86400), scored=_flag(query, "scored"), min_score=least,
+        min_talk_s=_number(query, "min_talk", 0, 86400), classification=_text(query, "classification"),
+        rating=int(rated) if (rated := _number(query, "rating", 1, 5)) is not None else None,
+        scored=_flag(query, "scored"), min_score=least,
         max_score=most, sort=sort,
         limit=int(_number(query, "limit", 1, MAX_LIMIT) or 50), offset=int(_number(query, "offset", 0, 10**9) or 0))
 

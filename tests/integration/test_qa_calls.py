@@ -20,7 +20,7 @@ import pytest
 from callengine.audio.recordings import process_recording
 from console_lab import ConsoleLab, call_records, save_all
 from test_console_desk import desks  # noqa: F401 (the desks fixture: a person's session)
-from test_console_tickets import PASSWORD, call
+from test_console_tickets import NOW, PASSWORD, call
 
 pytestmark = pytest.mark.integration
 
@@ -39,6 +39,10 @@ async def seed(config: Path, recordings: Path) -> dict[str, str]:
             replace(call("3.1", "+6281111111111", "answered", 30), agent="taker2", prank=True, talk_s=30.0),
             replace(call("4.1", "+6284444444444", "failed", 10), recording=None, location=None)])
         await records.calls.set_recording_facts("1.1", asdict(facts))
+        await records.tickets.change(numbers["3.1"], {"classification": "prank"}, NOW)
+    with sqlite3.connect(config.parent / "rt" / "callengine.db") as db:      # the citizen rated 1.1's service 4
+        db.execute("INSERT INTO ratings (ticket_id, score, comment, source, by, at) SELECT id, 4, '', 'link', "
+                   "'link', '2026-12-02 08:00:00.000000' FROM tickets WHERE linkedid = '1.1'")
     return numbers
 
 
@@ -64,10 +68,12 @@ async def test_calls_are_found_by_a_local_number_and_filters_newest_first(centre
     assert found["total"] == 2 and found["calls"][1]["ticket"] == centre.numbers["1.1"]  # type: ignore[attr-defined]
     for query, expected in (("agent=taker2", ["3.1"]), ("prank=1", ["3.1"]), ("disposition=failed", ["4.1"]),
                             ("located=0", ["4.1"]), (f"ticket={centre.numbers['2.1']}", ["2.1"]),  # type: ignore[attr-defined]
-                            ("limit=2&offset=2", ["2.1", "1.1"]), ("sort=talk_s&limit=1", ["1.1"])):
+                            ("limit=2&offset=2", ["2.1", "1.1"]), ("sort=talk_s&limit=1", ["1.1"]),
+                            ("classification=prank", ["3.1"]), ("rating=4", ["1.1"]), ("rating=5", [])):
         status, found = await qa.call("GET", f"/api/v1/calls?{query}")
         assert status == 200 and [c["linkedid"] for c in found["calls"]] == expected, (query, found)
     for query, word in (("caller=abc", "caller"), ("from=2026-12-02T08:00", "offset"), ("prank=yes", "prank"),
+                        ("rating=6", "rating"),
                         ("limit=5000", "limit"), ("sort=caller", "sort")):
         status, error = await qa.call("GET", f"/api/v1/calls?{query}")
         assert status == 400 and word in error["message"], (query, error)
