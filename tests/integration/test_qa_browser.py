@@ -86,6 +86,8 @@ def test_a_reviewer_finds_the_call_by_its_local_number_and_plays_it(  # type: ig
         assert kinds[:2] == ["ivr", "menu"] and "answer" in kinds, kinds
         browser.find_element(By.TAG_NAME, "body").send_keys("]")           # the keyboard: faster
         assert browser.execute_script("return document.getElementById('audio').playbackRate") == 1.25
+        with sqlite3.connect(lab.settings.runtime_dir / "callengine.db") as db:   # opening it is no play
+            assert db.execute("SELECT count(*) FROM audit WHERE action = 'recording.play'").fetchone()[0] == 0
         browser.find_element(By.ID, "play").click()
         WebDriverWait(browser, 15).until(lambda b: b.execute_script(
             "return document.getElementById('audio').currentTime") > 1.0)    # it plays: time advances
