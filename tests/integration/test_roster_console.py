@@ -165,8 +165,9 @@ def test_a_supervisor_swaps_on_the_page_and_sees_a_refusal_beside_its_form(  # t
     Select(swap.find_element(By.NAME, "first")).select_by_value(morning)
     Select(swap.find_element(By.NAME, "second")).select_by_value(afternoon)
     swap.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    wait.until(lambda b: b.find_element(By.ID, "roster-status").text)            # the page read again
-    assert "roster.conf" in browser.find_element(By.ID, "roster-status").text
+    status = "return document.getElementById('roster-status').textContent"   # read in the page: it redraws
+    wait.until(lambda b: b.execute_script(status))                            # the page read again
+    assert "roster.conf" in browser.execute_script(status)
     assert browser.find_element(By.CSS_SELECTOR, f'{cell} li[data-account="{afternoon}"]')
     assert browser.find_element(By.CSS_SELECTOR, f'{cell}[data-override="true"] .unoverride')
     assert f"{soon} pagi = {afternoon}" in path.read_text()
