@@ -29,7 +29,7 @@ class WallboardApi:
         return web.json_response(await self.board.state())
 
     async def events(self, request: web.Request) -> web.StreamResponse:
-        first = self.board.last or await self.board.state()
+        first = await self.board.current()
         return await stream(request, self.board.feed, self.signed_in, lambda event: event if isinstance(event, bytes)
                             else None, lambda: frame(EVENT, first))
 

@@ -55,3 +55,13 @@ def test_sla_at_risk_past_half_its_time_or_missed_most_late_first_and_the_open_w
     assert [(r["assignment"], r["stage"], r["missed"], r["left_s"]) for r in rows] == [
         (3, "accept", True, -120), (2, "accept", False, 24), (4, "process", False, 120)]   # 1: 80 % left: fine
     assert board.open_work(found) == {"DAMKAR": {"diteruskan": 3}, "PDAM": {"diproses": 1, "diterima": 1}}
+
+
+def test_only_events_that_change_the_days_figures_make_the_board_read_the_store_again() -> None:
+    from callengine.dispatch.live import AssignmentNotice
+    from callengine.wallboard.service import _changes_figures
+    from callengine.web.engine_link import LiveEvent
+
+    assert _changes_figures(AssignmentNotice("DAMKAR", b""))
+    assert _changes_figures(LiveEvent("call.stored", {})) and _changes_figures(LiveEvent("link", {}))
+    assert not _changes_figures(LiveEvent("call.offered", {})) and not _changes_figures(LiveEvent("queue.member", {}))
