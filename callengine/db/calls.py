@@ -147,9 +147,16 @@ class CallRepository:
         conditions += score_filters(wanted)
         joined = select(CallRow, TicketRow.number.label("ticket_number")).outerjoin(
             TicketRow, TicketRow.linkedid == CallRow.linkedid).where(*conditions)
-        order = getattr(CallRow, wanted.sort).desc().nulls_last()     # PostgreSQL would put NULLs first
+        column = getattr(CallRow, wanted.sort)
+        # started_at is never NULL: its plain order reads ix_calls_started_at_linkedid backwards;
+        # the others may be, and PostgreSQL would put NULLs first
+        order = column.desc() if wanted.sort == "started_at" else column.desc().nulls_last()
         page = joined.order_by(order, CallRow.linkedid.desc()).limit(wanted.limit).offset(wanted.offset)
-        total = select(func.count()).select_from(joined.subquery())
+        # a ticket's number is unique: without a condition on the ticket, count the calls alone
+        # (SQLite would look up every call's ticket to count them: 140-200 ms over 600,000)
+        on_ticket = wanted.ticket or wanted.classification or wanted.rating is not None
+        total = (select(func.count()).select_from(joined.subquery()) if on_ticket
+                 else select(func.count()).select_from(CallRow).where(*conditions))
         async with self.db.connect() as c:
             rows = (await c.execute(page)).mappings().all()
             count = int((await c.execute(total)).scalar_one())

@@ -17,6 +17,8 @@ class Base(DeclarativeBase):
 
 class CallRow(Base):
     __tablename__ = "calls"
+    __table_args__ = (Index("ix_calls_started_at_linkedid", "started_at", "linkedid"),   # 0016: the search
+                      Index("ix_calls_agent_started_at", "agent", "started_at"))
 
     linkedid: Mapped[str] = mapped_column(String(64), primary_key=True)
     caller: Mapped[str | None] = mapped_column(String(20))
