@@ -73,6 +73,7 @@ def test_a_reviewer_finds_the_call_by_its_local_number_and_plays_it(  # type: ig
         browser.find_element(By.LINK_TEXT, "Panggilan").click()
         field = wait.until(lambda b: b.find_element(By.NAME, "caller"))
         field.send_keys(CALLER, Keys.ENTER)
+        wait.until(shown.url_contains(f"caller={CALLER}"))   # the results page, not the list it replaced
         link = wait.until(lambda b: b.find_element(By.CSS_SELECTOR, f'a[href="/calls/{linkedid}"]'))
         assert "kebakaran" in browser.find_element(By.CSS_SELECTOR, ".results tbody").text
         link.click()
