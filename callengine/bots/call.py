@@ -18,6 +18,10 @@ STATES = {pj.InvState.NULL: "null", pj.InvState.CALLING: "calling",
           pj.InvState.CONNECTING: "connecting", pj.InvState.CONFIRMED: "confirmed",
           pj.InvState.DISCONNECTED: "disconnected"}
 _DTMF = re.compile(r"[0-9*#A-D]+")
+MEDIA = {pj.CallMediaStatus.NONE: "none", pj.CallMediaStatus.ACTIVE: "active",
+         pj.CallMediaStatus.LOCAL_HOLD: "held", pj.CallMediaStatus.REMOTE_HOLD: "held by far end",
+         pj.CallMediaStatus.ERROR: "error"}
+CALL_UNHOLD = 1        # pjsua_call_flag PJSUA_CALL_UNHOLD: the wheel binds no constant for it
 
 
 class CallEnded(RuntimeError):
@@ -58,6 +62,7 @@ class BotCall:
         self.received_dtmf = ""
         self.recording: Path | None = None
         self.peak_level = 0               # loudest audio heard from the far end (0-255)
+        self.media = "none"               # the audio's state: active, held (by us), held by far end, ...
         self._thread = thread
         self._native = native
         self._legs = legs
@@ -92,6 +97,12 @@ class BotCall:
         """Wait until audio from the far end reached level (pjmedia 0-255 scale)."""
         self._wait(lambda: self.peak_level >= level, timeout,
                    f"audio at level {level} (peak {self.peak_level})")
+
+    def wait_media(self, media: str, timeout: float) -> None:
+        """Wait until the audio is in this state (a value of MEDIA: "active", "held", ...)."""
+        if media not in MEDIA.values():
+            raise ValueError(f"unknown media state {media!r}; one of {sorted(MEDIA.values())}")
+        self._wait(lambda: self.media == media, timeout, f"media {media!r}")
 
     def _wait(self, done: Callable[[], bool], timeout: float, what: str) -> None:
         if self._thread.on_thread():
@@ -133,6 +144,20 @@ class BotCall:
     def answer(self, status: int = 200) -> None:
         """Answer an incoming call (180 rings, 200 picks up, 4xx-6xx rejects)."""
         self._thread.run(lambda: self._answer(status))
+
+    def hold(self, timeout: float = 10) -> None:
+        """Put the far end on hold (a sendonly re-INVITE, as a softphone's hold button does);
+        return once the far end agreed."""
+        self.wait_state("confirmed", timeout)
+        self._thread.run(lambda: self._live_pj().setHold(pj.CallOpParam(True)))
+        self.wait_media("held", timeout)
+
+    def unhold(self, timeout: float = 10) -> None:
+        """Take the far end off hold (a sendrecv re-INVITE); return once the audio flows again."""
+        param = pj.CallOpParam(True)
+        param.opt.flag |= CALL_UNHOLD
+        self._thread.run(lambda: self._live_pj().reinvite(param))
+        self.wait_media("active", timeout)
 
     def play(self, wav: Path) -> None:
         """Loop this WAV (8 kHz mono 16-bit best) to the far end, replacing what played before."""
@@ -207,6 +232,10 @@ class BotCall:
 
     def on_media(self) -> None:
         assert self._pj is not None
+        audio = next((m for m in self._pj.info.media if m.type == pj.MediaType.AUDIO), None)
+        with self._cond:
+            self.media = MEDIA.get(audio.status, "none") if audio is not None else "none"
+            self._cond.notify_all()
         slot = self._native.call_slot(self._pj.id)
         if slot != self._slot:
             self._slot = slot

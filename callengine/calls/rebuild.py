@@ -21,7 +21,7 @@ from typing import Any, BinaryIO
 from callengine.calls.numbers import to_e164
 from callengine.calls.causes import hangup_cause
 from callengine.calls.record import (ABANDONED, ANSWERED, ENDED_IN_IVR, FAILED, CallRecord, caller_hung_up,
-                                     caller_status)
+                                     caller_status, channel_account)
 from callengine.telephony import dialplan
 
 log = logging.getLogger(__name__)
@@ -184,10 +184,7 @@ def _extra(row: Row) -> dict[str, object]:
 
 
 def _account(row: Row | None) -> str | None:
-    """PJSIP/taker1-00000001 → taker1."""
-    if row is None:
-        return None
-    return row["channel"].split("/", 1)[-1].rsplit("-", 1)[0] or None
+    return channel_account(row["channel"]) if row is not None else None
 
 
 def _hangup_by(source: object, caller_channel: str, agent_enter: Row | None) -> str | None:

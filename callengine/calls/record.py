@@ -46,6 +46,10 @@ class CallRecord:
     recording_facts: dict[str, Any] | None = None   # duration, checksum, browser copy: added after commit
     source: str = "ami"          # ami: followed live; cel: rebuilt from Asterisk's CEL after an engine outage
     sip_call_id: str | None = None  # the INVITE's Call-ID: ties SIP captures (location) to the call
+    # what the queue and the phones did, for the QA player's timeline (times ISO 8601 UTC):
+    # {"rings": [{"at", "agent", "no_answer"}], "holds": [{"start", "end" (None: held to the end), "by"}]};
+    # empty when rebuilt from CEL, which has no queue events
+    moments: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -105,6 +109,7 @@ def build_record(linkedid: str, events: Sequence[tuple[datetime, Event]]) -> Cal
     rec.caller = to_e164(rec.caller_raw)
     rec.caller_status = caller_status(rec.caller_raw, rec.caller)
     joined_at: datetime | None = None
+    rec.moments = call_moments(linkedid, timeline)
     for at, e in timeline:
         kind = e.get("Event")
         if kind == "UserEvent" and e.get("UserEvent") == dialplan.RECORDING_EVENT:
@@ -140,6 +145,30 @@ def build_record(linkedid: str, events: Sequence[tuple[datetime, Event]]) -> Cal
     return rec
 
 
+def call_moments(linkedid: str, timeline: Sequence[tuple[datetime, Event]]) -> dict[str, list[dict[str, Any]]]:
+    """Each ring of a call taker (app_queue's AgentCalled; AgentRingNoAnswer when they let it
+    ring out) and each hold (Hold/Unhold, raised on the channel whose phone pressed hold).
+    MusicOnHoldStart is no hold: it also plays to the caller waiting in the queue."""
+    rings: list[dict[str, Any]] = []
+    holds: list[dict[str, Any]] = []
+    held: dict[str, dict[str, Any]] = {}     # open holds by the Uniqueid of the channel that holds
+    for at, e in timeline:
+        kind, channel = e.get("Event"), e.get("Uniqueid", "")
+        if kind == "AgentCalled":
+            rings.append({"at": at.isoformat(), "agent": agent_account(e), "no_answer": False})
+        elif kind == "AgentRingNoAnswer":
+            rung = next((r for r in reversed(rings) if r["agent"] == agent_account(e)), None)
+            if rung is not None:
+                rung["no_answer"] = True
+        elif kind == "Hold" and channel not in held:   # a repeated Hold (a re-INVITE refresh) is the same hold
+            by = "caller" if channel == linkedid else channel_account(e.get("Channel", ""))
+            held[channel] = {"start": at.isoformat(), "end": None, "by": by}
+            holds.append(held[channel])
+        elif kind == "Unhold" and channel in held:
+            held.pop(channel)["end"] = at.isoformat()
+    return {"rings": rings, "holds": holds} if rings or holds else {}
+
+
 def caller_hung_up(record: CallRecord) -> bool:
     """Before a call taker only the caller ends a 112 call: the dialplan never hangs up on one."""
     return record.hangup_by == "caller" or record.disposition in (ABANDONED, ENDED_IN_IVR)
@@ -156,6 +185,11 @@ def agent_account(event: Event) -> str | None:
     interface = event.get("Interface") or ""
     account = interface.split("/", 1)[1] if "/" in interface else interface
     return account or event.get("MemberName") or None
+
+
+def channel_account(channel: str) -> str | None:
+    """The account of a phone's channel: PJSIP/taker1-00000001 → taker1."""
+    return channel.split("/", 1)[-1].rsplit("-", 1)[0] or None
 
 
 def _seconds(raw: str | None) -> float | None:

@@ -34,7 +34,7 @@ Recover = Callable[[str, datetime], Awaitable[CallRecord | None]]
 KEPT_EVENTS = frozenset({
     "Newchannel", "Hangup", "UserEvent", "QueueCallerJoin", "QueueCallerLeave",
     "QueueCallerAbandon", "AgentCalled", "AgentConnect", "AgentComplete", "AgentRingNoAnswer",
-    "ChannelTalkingStart", "DTMFEnd",
+    "ChannelTalkingStart", "DTMFEnd", "Hold", "Unhold",
 })
 FINISHED_MEMORY = 10_000   # linkedids of finished calls remembered: a late event must not revive one
 

@@ -89,9 +89,9 @@ class CallRepository:
 
     async def between(self, start: datetime, end: datetime) -> list[CallRecord]:
         """Started in [start, end), oldest first, for figures: without each call's recording facts
-        (its waveform) and the list of every location received, which no figure reads and which
-        were most of the reading (benchmarks/report_build.py: a month 4.0 s and 784 MB with them,
-        0.8 s and 191 MB without)."""
+        (its waveform), the list of every location received and its rings and holds, which no
+        figure reads; the first two were most of the reading (benchmarks/report_build.py: a month
+        4.0 s and 784 MB with them, 0.8 s and 191 MB without)."""
         query = select(*_FIGURE_COLUMNS).where(*_started_within(start, end)).order_by(CallRow.started_at)
         async with self.db.connect() as c:
             return [CallRecord(**row) for row in (await c.execute(query)).mappings().all()]
@@ -168,7 +168,7 @@ class CallRepository:
             return int((await c.execute(query)).scalar_one())
 
 
-_FIGURE_COLUMNS = [c for c in CallRow.__table__.columns if c.name not in ("recording_facts", "locations")]
+_FIGURE_COLUMNS = [c for c in CallRow.__table__.columns if c.name not in ("recording_facts", "locations", "moments")]
 
 
 def _started_within(since: datetime | None, until: datetime | None) -> list[ColumnElement[bool]]:

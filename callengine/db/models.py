@@ -46,6 +46,7 @@ class CallRow(Base):
     recording_facts: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     source: Mapped[str] = mapped_column(String(10), default="ami")
     sip_call_id: Mapped[str | None] = mapped_column(String(255))
+    moments: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)   # 0017: rings and holds
 
 
 class TicketRow(Base):

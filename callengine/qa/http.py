@@ -66,7 +66,8 @@ class CallsApi:
     async def one(self, request: web.Request) -> web.Response:
         call = await self._call(request)
         ticket = await self.tickets.by_linkedid(call.linkedid)
-        return web.json_response({**call.to_json(), "ticket": ticket.to_json() if ticket else None})
+        marked = [m.to_json() for m in marks(call, (call.recording_facts or {}).get("duration_s"))]
+        return web.json_response({**call.to_json(), "marks": marked, "ticket": ticket.to_json() if ticket else None})
 
     async def search_page(self, request: web.Request) -> web.Response:
         """The search form and its results (server-rendered: it works without JavaScript, and

@@ -1,9 +1,12 @@
 """What the player draws on the waveform: the call's moments, in seconds from the start of the
 recording (MixMonitor starts right after Answer(), so the call's start is the recording's):
-the IVR's greeting, the menu's digits, the queue, the ring answered by the taker, the end."""
+the IVR's greeting, the menu's digits, the queue, each ring of a call taker, the answer, each
+hold and its end, the end."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import Any
 
 from callengine.calls.record import CallRecord
@@ -12,7 +15,7 @@ from callengine.calls.record import CallRecord
 @dataclass(frozen=True)
 class Mark:
     at_s: float
-    kind: str          # ivr, menu, queue, answer, end
+    kind: str          # ivr, menu, queue, ring, answer, hold, unhold, end
     detail: str = ""
 
     def to_json(self) -> dict[str, Any]:
@@ -30,8 +33,26 @@ def marks(call: CallRecord, duration_s: float | None = None) -> list[Mark]:
         found.append(Mark(max(0.0, since(call.answered_at) - call.wait_s), "queue", call.queue or ""))
     elif isinstance(ivr_s, (int, float)) and call.queue:
         found.append(Mark(round(float(ivr_s), 2), "queue", call.queue))
+    found += _rings(call, since)      # before the answer: a ring answered at once sorts first
     if call.answered_at is not None:
         found.append(Mark(since(call.answered_at), "answer", call.agent or ""))
+    found += _holds(call, since)
     found.append(Mark(since(call.ended_at), "end", call.disposition))
     limit = duration_s if duration_s is not None else float("inf")
     return sorted((m for m in found if m.at_s <= limit + 1.0), key=lambda m: m.at_s)
+
+
+def _rings(call: CallRecord, since: Callable[[datetime], float]) -> list[Mark]:
+    """One per call taker rung, answered or not."""
+    return [Mark(since(datetime.fromisoformat(ring["at"])), "ring", ring.get("agent") or "")
+            for ring in call.moments.get("rings", ())]
+
+
+def _holds(call: CallRecord, since: Callable[[datetime], float]) -> list[Mark]:
+    """Each hold and, unless the call ended on hold, its end."""
+    found: list[Mark] = []
+    for hold in call.moments.get("holds", ()):
+        found.append(Mark(since(datetime.fromisoformat(hold["start"])), "hold", hold.get("by") or ""))
+        if hold.get("end"):
+            found.append(Mark(since(datetime.fromisoformat(hold["end"])), "unhold", hold.get("by") or ""))
+    return found

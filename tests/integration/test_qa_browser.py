@@ -8,8 +8,11 @@ location was not asked: a critical criterion for a fire): both versions stay, th
 The evidence bundle is exported with a reason and the call put under legal hold, all audited."""
 from __future__ import annotations
 
+import json
 import sqlite3
 import tempfile
+import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -21,6 +24,7 @@ pytestmark = pytest.mark.integration
 PASSWORD = "kopi susu panas"
 CALLER = "081234567890"
 SCREENS = Path(tempfile.gettempdir()) / "callengine-screens"
+HELD_S = 1.5
 
 
 def recorded_call(bots, call_taker, lab: Lab) -> str:  # type: ignore[no-untyped-def]
@@ -34,9 +38,22 @@ def recorded_call(bots, call_taker, lab: Lab) -> str:  # type: ignore[no-untyped
     answered = taker.wait_call(30)
     answered.wait_state("confirmed", 10)
     answered.wait_heard(10)
-    call.hangup()
+    answered.hold()                     # the taker asks the caller to wait a moment
+    time.sleep(HELD_S)  # wait-ok: the hold's length is what is measured
+    answered.unhold()
+    answered.hangup()
     engine.wait_log("recording processed", linkedid=greeting["linkedid"], timeout=30)
     return str(greeting["linkedid"])
+
+
+def rings_and_holds(lab: Lab, linkedid: str) -> None:
+    """The stored record kept the taker's ring and the hold, as long as it lasted."""
+    with sqlite3.connect(lab.settings.runtime_dir / "callengine.db") as db:
+        moments = json.loads(db.execute("SELECT moments FROM calls WHERE linkedid = ?", (linkedid,)).fetchone()[0])
+    assert [(r["agent"], r["no_answer"]) for r in moments["rings"]] == [("taker1", False)], moments
+    [hold] = moments["holds"]
+    held_s = (datetime.fromisoformat(hold["end"]) - datetime.fromisoformat(hold["start"])).total_seconds()
+    assert hold["by"] == "taker1" and HELD_S <= held_s < HELD_S + 2, moments
 
 
 def score(browser, wait, chosen: dict[str, str], reason: str = "") -> None:  # type: ignore[no-untyped-def]
@@ -63,6 +80,7 @@ def test_a_reviewer_finds_the_call_by_its_local_number_and_plays_it(  # type: ig
     from selenium.webdriver.support.ui import WebDriverWait
 
     linkedid = recorded_call(bots, call_taker, lab)
+    rings_and_holds(lab, linkedid)
     add_user(lab.config_file, "qa1", "qa", PASSWORD)
     console = console_beside(lab.config_file).start()
     try:
@@ -85,6 +103,17 @@ def test_a_reviewer_finds_the_call_by_its_local_number_and_plays_it(  # type: ig
         assert browser.find_element(By.ID, "integrity").get_attribute("data-state") == "ok"
         kinds = [b.get_attribute("data-kind") for b in browser.find_elements(By.CSS_SELECTOR, "#marks button")]
         assert kinds[:2] == ["ivr", "menu"] and "answer" in kinds, kinds
+        assert [k for k in kinds if k in ("ring", "answer", "hold", "unhold")] == ["ring", "answer", "hold", "unhold"]
+        drawn = wait.until(lambda b: b.execute_script(
+            "return window.callenginePlayer.regions.map(r => [r.content, r.start, r.end || null])"))
+        assert ["berdering: taker1"] == [c for c, _, _ in drawn if c.startswith("berdering")], drawn
+        [(_, start, end)] = [r for r in drawn if r[0] == "ditahan oleh: taker1"]
+        assert end - start >= HELD_S - 0.05, drawn               # a span up to the unhold (times to 0.01 s)
+        api = browser.execute_async_script(
+            f"fetch('/api/v1/calls/{linkedid}').then(r => r.json()).then(arguments[arguments.length - 1])")
+        timeline = [m["kind"] for m in api["marks"]]
+        assert [k for k in timeline if k in ("ring", "hold", "unhold")] == ["ring", "hold", "unhold"], timeline
+        assert api["moments"]["holds"][0]["by"] == "taker1", api["moments"]
         browser.find_element(By.TAG_NAME, "body").send_keys("]")           # the keyboard: faster
         assert browser.execute_script("return document.getElementById('audio').playbackRate") == 1.25
         with sqlite3.connect(lab.settings.runtime_dir / "callengine.db") as db:   # opening it is no play

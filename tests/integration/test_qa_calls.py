@@ -188,3 +188,42 @@ async def test_qa_reads_the_audit_per_call_and_per_person(centre: ConsoleLab, de
     assert status == 400 and "per call" in error["message"]
     assert (await qa.call("GET", "/api/v1/audit?linkedid=9.9"))[0] == 404
     assert (await (await desks("taker1")).call("GET", "/api/v1/audit?user=taker1"))[0] == 403
+
+
+async def test_rings_and_holds_round_trip_on_both_databases(database_url: str) -> None:
+    """The moments come back as stored; a call stored before migration 0017 reads none, as a
+    call rebuilt from CEL does."""
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+    from sqlalchemy import bindparam, text
+    from zoneinfo import ZoneInfo
+
+    from callengine.db.calls import CallRepository
+    from callengine.db.database import MIGRATIONS, Database
+    from callengine.db.types import UtcDateTime
+    from callengine.tickets.model import TicketNumbers
+    from callengine.tickets.records import CallRecords
+
+    def upgrade(connection: Any, revision: str) -> None:
+        config = AlembicConfig()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+    store = Database(database_url)
+    try:
+        async with store.engine.begin() as c:
+            await c.run_sync(upgrade, "0016")
+            await c.execute(text("INSERT INTO calls (linkedid, caller_raw, started_at, ended_at, disposition, ivr) "
+                                 "VALUES ('0.1', '', :at, :at, 'failed', '{}')")
+                            .bindparams(bindparam("at", NOW, type_=UtcDateTime())))
+        await store.migrate()
+        moments = {"rings": [{"at": NOW.isoformat(), "agent": "taker1", "no_answer": False}],
+                   "holds": [{"start": NOW.isoformat(), "end": None, "by": "taker1"}]}
+        held = replace(call("1.1", "+6281111111111", "answered", 50), moments=moments)
+        await CallRecords(store, TicketNumbers("SMD", ZoneInfo("Asia/Makassar"))).save(held, held.ended_at)
+        calls = CallRepository(store)
+        assert (await calls.get("1.1")).moments == moments  # type: ignore[union-attr]
+        assert (await calls.get("0.1")).moments == {}       # type: ignore[union-attr]
+    finally:
+        await store.close()

@@ -12,7 +12,7 @@
   const data = JSON.parse($("player-data").textContent);
   const text = JSON.parse($("player-text").textContent);
   const SPEEDS = [0.5, 0.75, 1, 1.25, 1.5, 2];
-  const seen = (window.callenginePlayer = { audio, marks: data.marks.length, waveform: false });
+  const seen = (window.callenginePlayer = { audio, marks: data.marks.length, waveform: false, regions: [] });
 
   function waveform() {
     if (!window.WaveSurfer) { audio.controls = true; return; }
@@ -23,10 +23,31 @@
       plugins: regions ? [regions] : [],
     });
     if (regions) {
-      surfer.on("decode", () => data.marks.forEach((m) => regions.addRegion({
-        start: m.at_s, content: text.marks[m.kind] || m.kind, color: "#c8102e", drag: false, resize: false })));
+      surfer.on("decode", () => {
+        seen.regions = drawn(data.marks);
+        seen.regions.forEach((r) => regions.addRegion(r));
+      });
     }
     seen.waveform = true;
+  }
+
+  // Rings and holds apart from the IVR and queue moments: a ring is amber, a hold a shaded span
+  // up to its unhold (or the end of the recording when the call ended on hold).
+  // Who rang or held is in their label; the other marks keep it short (an IVR path is long).
+  const COLOURS = { ring: "#b86e00", unhold: "#1f4e8c" };
+  const HELD = "rgba(31, 78, 140, 0.18)";
+  const WHO = new Set(["ring", "hold", "unhold"]);
+
+  function drawn(marks) {
+    const named = (m) => text.marks[m.kind] || m.kind;
+    const label = (m) => (WHO.has(m.kind) && m.detail ? `${named(m)}: ${m.detail}` : named(m));
+    return marks.map((m, i) => {
+      const colour = COLOURS[m.kind] || "#c8102e";
+      const region = { start: m.at_s, content: label(m), color: colour, drag: false, resize: false };
+      if (m.kind !== "hold") return region;
+      const resumed = marks.slice(i + 1).find((n) => n.kind === "unhold" && n.detail === m.detail);
+      return { ...region, end: resumed ? resumed.at_s : data.duration || m.at_s, color: HELD };
+    });
   }
 
   const clock = (s) => `${Math.floor(s / 60)}:${String(Math.floor(s % 60)).padStart(2, "0")}`;
