@@ -3,7 +3,7 @@ and the wallboard show. A view only: it follows the tracker's events and forgets
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from typing import Any
 
@@ -34,7 +34,8 @@ class LiveCall:
     notes: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
+        # a shallow copy: asdict() deep-copies every location, and this runs for each call event
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
         for key in ("started_at", "answered_at"):
             data[key] = data[key].isoformat() if data[key] else None
         data["ringing"], data["ivr_path"], data["locations"] = list(self.ringing), list(self.ivr_path), \

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 
 from callengine.db.database import Database
 from callengine.db.models import AmlRow
@@ -25,3 +25,10 @@ class AmlRepository:
                                                AmlRow.received_at <= until).order_by(AmlRow.id))
         async with self.db.connect() as c:
             return [loc for loc in (await c.execute(query)).scalars() if loc]
+
+    async def latest_by_number(self, since: datetime) -> dict[str, datetime]:
+        """Each number that sent a report since then, with its latest report's time."""
+        query = (select(AmlRow.number, func.max(AmlRow.received_at)).where(AmlRow.received_at >= since)
+                 .group_by(AmlRow.number))
+        async with self.db.connect() as c:
+            return {number: at for number, at in (await c.execute(query)).all() if number}

@@ -33,7 +33,7 @@ class Database:
         if url.startswith("sqlite"):
             Path(url.split("///", 1)[-1]).parent.mkdir(parents=True, exist_ok=True)
         self.url = url
-        self.engine: AsyncEngine = create_async_engine(url, pool_pre_ping=True)
+        self.engine: AsyncEngine = create_async_engine(url, pool_pre_ping=not url.startswith("sqlite"))
         if self.dialect not in _INSERTS:
             raise DatabaseError(f"unsupported database {self.dialect!r}: use sqlite or postgresql")
         if self.dialect == "sqlite":

@@ -33,6 +33,8 @@ from callengine.db.cells import CellRepository
 log = logging.getLogger(__name__)
 SIP_TTL_S = 3600.0        # an INVITE's locations wait this long for their call to end
 LOOKUP_TIMEOUT_S = 1.0    # the cell table must not hold up the record
+RECENT_AML_MARGIN = timedelta(days=1)
+RECENT_AML_RETRY_S = 30.0  # how often a call may try to read the recent reports while the store is away
 
 
 @dataclass
@@ -42,13 +44,57 @@ class _FromSip:
     cell: CellId | None = None
 
 
+class RecentAml:
+    """Which numbers sent AML reports lately, and since when that is known for every number.
+
+    AML comes in through the engine alone, so a caller without a recent report needs no query
+    at the end of their call (most callers: their phone sent none). Until the store was read
+    once, nothing is known and every call asks the store, as it must."""
+
+    def __init__(self, keep: timedelta) -> None:
+        self.keep = keep
+        self.latest: dict[str, datetime] = {}
+        self.known_since: datetime | None = None
+
+    def loaded(self, latest: dict[str, datetime], since: datetime) -> None:
+        for number, at in latest.items():
+            self.seen(number, at)
+        self.known_since = since if self.known_since is None else min(self.known_since, since)
+
+    def seen(self, number: str, at: datetime) -> None:
+        if at > self.latest.get(number, at - timedelta(seconds=1)):
+            self.latest[number] = at
+
+    def may_have(self, number: str, since: datetime) -> bool:
+        """Whether the number may have a report received at `since` or later."""
+        if self.known_since is None or since < self.known_since:
+            return True
+        latest = self.latest.get(number)
+        return latest is not None and latest >= since
+
+    def forget_before(self, now: datetime) -> None:
+        """Numbers silent for longer than `keep` are dropped: what is known starts later."""
+        cutoff = now - self.keep
+        if self.known_since is None or cutoff <= self.known_since:
+            return
+        self.latest = {number: at for number, at in self.latest.items() if at >= cutoff}
+        self.known_since = cutoff
+
+
 class LocationDesk:
     def __init__(self, calls: CallRepository, aml: AmlRepository, cells: CellRepository, clock: Clock,
                  aml_window: timedelta) -> None:
         self.calls, self.aml_reports, self.cells = calls, aml, cells
         self.clock = clock
         self.aml_window = aml_window
+        # a call lasting up to a day still finds its reports without asking the store
+        self.recent_aml = RecentAml(aml_window + RECENT_AML_MARGIN)
         self.from_sip: dict[str, _FromSip] = {}
+        self._aml_load_tried = float("-inf")
+
+    async def load_recent_aml(self) -> None:
+        since = self.clock.now() - self.recent_aml.keep
+        self.recent_aml.loaded(await self.aml_reports.latest_by_number(since), since)
 
     def invite(self, call_id: str, geolocation: str | None, content_type: str | None, body: bytes,
                access_network_info: str | None) -> None:
@@ -85,10 +131,29 @@ class LocationDesk:
             if sip.cell is not None:
                 found += await self._cell(sip.cell, record.linkedid)
         if record.caller:
-            since, until = record.started_at - self.aml_window, record.ended_at + self.aml_window
-            found += [location_from_json(loc) for loc in await self.aml_reports.locations(record.caller, since, until)]
+            found += await self._aml_of(record.caller, record)
         chosen = best(found)
         return [loc.to_json() for loc in found], chosen.to_json() if chosen else None
+
+    async def _aml_of(self, caller: str, record: CallRecord) -> list[Location]:
+        since, until = record.started_at - self.aml_window, record.ended_at + self.aml_window
+        if self.recent_aml.known_since is None:
+            await self.learn_recent_aml()
+        if not self.recent_aml.may_have(caller, since):
+            return []
+        return [location_from_json(loc) for loc in await self.aml_reports.locations(caller, since, until)]
+
+    async def learn_recent_aml(self) -> None:
+        """Read which numbers sent reports lately; tried at start, then by a call at most every 30 s
+        while it fails."""
+        now = time.monotonic()
+        if now - self._aml_load_tried < RECENT_AML_RETRY_S:
+            return
+        self._aml_load_tried = now
+        try:
+            await self.load_recent_aml()
+        except Exception as exc:  # the store away: every call asks it, as before
+            log.warning("recent AML reports not read: %s", str(exc) or type(exc).__name__)
 
     async def aml(self, report: AmlReport) -> str | None:
         """Keep the report; attach it to the caller's call if one ended within the window.
@@ -96,6 +161,9 @@ class LocationDesk:
         now = self.clock.now()
         await self.aml_reports.add(report.number, report.transport, report.location.to_json() if report.location
                                  else None, report.raw, now)
+        if report.number:
+            self.recent_aml.seen(report.number, now)
+            self.recent_aml.forget_before(now)
         if report.number is None or report.location is None:
             return None
         linkedid = await self.calls.call_near(report.number, now - self.aml_window, now)

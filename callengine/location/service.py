@@ -31,6 +31,10 @@ class LocationService:
 
     async def start(self) -> None:
         self.capture = await listen(self.host, self.hep_port, HepListener(self.hep_password, self.on_sip))
+        try:
+            await answer_within(self.desk.learn_recent_aml(), LOCATE_TIMEOUT_S)
+        except TimeoutError:  # it goes on; calls ask the store for their AML reports meanwhile
+            log.warning("recent AML reports not read within %s s", LOCATE_TIMEOUT_S)
 
     async def stop(self) -> None:
         if self.capture is not None:
@@ -38,6 +42,8 @@ class LocationService:
 
     def on_sip(self, packet: HepPacket) -> None:
         """A SIP message Asterisk handled; an INVITE from the trunk may say where the caller is."""
+        if not packet.payload.startswith(b"INVITE "):   # responses, ACKs, BYEs, REGISTERs: nothing to read
+            return
         try:
             message = parse_sip(packet.payload)
         except SipError as exc:

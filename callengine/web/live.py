@@ -65,7 +65,8 @@ class LiveFeed:
         self.fanout = Fanout()
 
     async def publish(self, event: object) -> None:
-        await self.fanout.publish(frame(EVENT_NAMES[type(event)], _with_call(event, self.calls)))
+        if self.fanout.listeners:   # with nobody listening there is nothing to encode
+            await self.fanout.publish(frame(EVENT_NAMES[type(event)], _with_call(event, self.calls)))
 
     def listen(self) -> asyncio.Queue[object | None]:
         return self.fanout.listen()
