@@ -4,10 +4,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import bindparam, func, insert, select
 
 from callengine.db.database import Database
 from callengine.db.models import AmlRow
+
+
+# built once, values bound at execution (building a statement costs more than running it)
+_LOCATIONS = (select(AmlRow.location).where(AmlRow.number == bindparam("number"), AmlRow.received_at >= bindparam("since"),
+                                            AmlRow.received_at <= bindparam("until")).order_by(AmlRow.id))
 
 
 class AmlRepository:
@@ -21,10 +26,9 @@ class AmlRepository:
                                                   location=location or {}, raw=raw))
 
     async def locations(self, number: str, since: datetime, until: datetime) -> list[dict[str, Any]]:
-        query = (select(AmlRow.location).where(AmlRow.number == number, AmlRow.received_at >= since,
-                                               AmlRow.received_at <= until).order_by(AmlRow.id))
         async with self.db.connect() as c:
-            return [loc for loc in (await c.execute(query)).scalars() if loc]
+            found = await c.execute(_LOCATIONS, {"number": number, "since": since, "until": until})
+            return [loc for loc in found.scalars() if loc]
 
     async def latest_by_number(self, since: datetime) -> dict[str, datetime]:
         """Each number that sent a report since then, with its latest report's time."""

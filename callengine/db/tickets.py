@@ -5,7 +5,7 @@ from dataclasses import fields, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, insert, select, update
+from sqlalchemy import ColumnElement, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from callengine.calls.record import CallRecord
@@ -17,6 +17,15 @@ from callengine.tickets.model import NEW, Ticket, TicketNumbers
 class TicketRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
+        # the statements of every call, built once with their values bound at execution
+        tickets, counters = TicketRow.__table__, TicketCounterRow.__table__
+        self._insert = insert(tickets).returning(tickets.c.id)
+        self._insert_once = db.insert(tickets).on_conflict_do_nothing(index_elements=["linkedid"]).returning(tickets.c.id)
+        self._next_number = (db.insert(counters).values(day=bindparam("day"), last=1)
+                             .on_conflict_do_update(index_elements=["day"], set_={"last": counters.c.last + 1})
+                             .returning(counters.c.last))
+        self._fill = update(tickets).where(tickets.c.id == bindparam("ticket_id"))
+        self._of_call = select(*_COLUMNS).where(TicketRow.linkedid == bindparam("call"))
 
     async def open_for(self, record: CallRecord, at: datetime, numbers: TicketNumbers | None = None,
                        conn: AsyncConnection | None = None) -> Ticket:
@@ -29,7 +38,7 @@ class TicketRepository:
             if numbers is not None:
                 day = numbers.day(at)
                 values["number"] = numbers.number(day, await self._next(day, c))
-            ticket_id = (await c.execute(insert(TicketRow).values(**values).returning(TicketRow.id))).scalar_one()
+            ticket_id = (await c.execute(self._insert, values)).scalar_one()
         return Ticket(id=ticket_id, **values)  # type: ignore[arg-type]
 
     async def open_at_answer(self, linkedid: str, caller: str | None, category: str | None, taker: str,
@@ -40,13 +49,12 @@ class TicketRepository:
         values: dict[str, object] = {"linkedid": linkedid, "status": NEW, "category": category, "caller": caller,
                                      "created_at": at, "taker": taker or None, "answered_at": at}
         async with self.db.begin(conn) as c:
-            if await self._by(TicketRow.linkedid == linkedid, c) is not None:
+            if await self._of(linkedid, c) is not None:
                 return None
             if numbers is not None:
                 day = numbers.day(at)
                 values["number"] = numbers.number(day, await self._next(day, c))
-            statement = self.db.insert(TicketRow).values(**values).on_conflict_do_nothing(index_elements=["linkedid"])
-            ticket_id = (await c.execute(statement.returning(TicketRow.id))).scalar_one_or_none()
+            ticket_id = (await c.execute(self._insert_once, values)).scalar_one_or_none()
         return None if ticket_id is None else Ticket(id=ticket_id, **values)  # type: ignore[arg-type]
 
     async def attach(self, record: CallRecord, conn: AsyncConnection | None = None) -> Ticket | None:
@@ -54,12 +62,12 @@ class TicketRepository:
         record's transaction): what the IVR learned fills what the answer did not know; None
         when the call has no ticket yet."""
         async with self.db.begin(conn) as c:
-            ticket = await self._by(TicketRow.linkedid == record.linkedid, c)
+            ticket = await self._of(record.linkedid, c)
             if ticket is None:
                 return None
             known = {"caller": ticket.caller or record.caller, "category": ticket.category or record.category,
                      "taker": ticket.taker or record.agent, "answered_at": ticket.answered_at or record.answered_at}
-            await c.execute(update(TicketRow).where(TicketRow.id == ticket.id).values(**known))
+            await c.execute(self._fill, {**known, "ticket_id": ticket.id})
         return replace(ticket, **known)
 
     async def change(self, number: str, values: dict[str, Any], at: datetime,
@@ -69,16 +77,17 @@ class TicketRepository:
             done = await c.execute(update(TicketRow).where(TicketRow.number == number).values(**values, updated_at=at))
             return await self._by(TicketRow.number == number, c) if done.rowcount else None
 
+    async def _of(self, linkedid: str, conn: AsyncConnection) -> Ticket | None:
+        row = (await conn.execute(self._of_call, {"call": linkedid})).mappings().first()
+        return Ticket(**row) if row else None
+
     async def _by(self, condition: ColumnElement[bool], conn: AsyncConnection) -> Ticket | None:
         row = (await conn.execute(select(*_COLUMNS).where(condition))).mappings().first()
         return Ticket(**row) if row else None
 
     async def _next(self, day: str, conn: AsyncConnection) -> int:
         """The day's next sequence number; the row lock (or SQLite's one writer) keeps it unique."""
-        statement = self.db.insert(TicketCounterRow).values(day=day, last=1)
-        statement = statement.on_conflict_do_update(index_elements=["day"],
-                                                    set_={"last": TicketCounterRow.last + 1})
-        return int((await conn.execute(statement.returning(TicketCounterRow.last))).scalar_one())
+        return int((await conn.execute(self._next_number, {"day": day})).scalar_one())
 
     async def newest(self, limit: int = 100) -> list[Ticket]:
         query = select(*_COLUMNS).order_by(TicketRow.id.desc()).limit(limit)

@@ -30,7 +30,7 @@ class LocationService:
         self.tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        self.capture = await listen(self.host, self.hep_port, HepListener(self.hep_password, self.on_sip))
+        self.capture = await listen(self.host, self.hep_port, HepListener(self.hep_password, self.on_sip, only=b"INVITE "))
         try:
             await answer_within(self.desk.learn_recent_aml(), LOCATE_TIMEOUT_S)
         except TimeoutError:  # it goes on; calls ask the store for their AML reports meanwhile

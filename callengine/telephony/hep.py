@@ -77,12 +77,17 @@ def _source(chunks: dict[int, bytes]) -> str:
 class HepListener(asyncio.DatagramProtocol):
     """Hands each SIP payload of an authenticated HEP packet to `on_sip`."""
 
-    def __init__(self, password: str, on_sip: Callable[[HepPacket], None]) -> None:
+    def __init__(self, password: str, on_sip: Callable[[HepPacket], None], only: bytes = b"") -> None:
+        """With `only`, packets whose bytes do not hold it are skipped unread (Asterisk mirrors
+        every SIP message of every call; the engine reads a few kinds)."""
         self.password = password
         self.on_sip = on_sip
+        self.only = only
         self.dropped = 0
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        if self.only not in data and data.startswith(MAGIC):
+            return
         try:
             packet = parse_hep3(data)
             if not hmac.compare_digest(packet.auth_key, self.password):

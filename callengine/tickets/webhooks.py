@@ -58,6 +58,8 @@ class WebhookSink:
         self.slots = asyncio.Semaphore(parallel)
 
     async def on_ticket_opened(self, event: TicketOpened) -> None:
+        if not self.urls:   # no receiver configured: nothing to encode
+            return
         self.submit("ticket.created", {"ticket": event.ticket.to_json(), "call": event.record.to_json()})
 
     def submit(self, event: str, payload: dict[str, Any]) -> None:

@@ -308,6 +308,24 @@ async def test_connects_logs_in_and_delivers_events(ami: FakeAmi, start: Start, 
 
 
 @pytest.mark.asyncio
+async def test_events_split_across_reads_with_empty_values_and_colons_arrive_whole(
+        ami: FakeAmi, start: Start, signal: Signal) -> None:
+    run = start(ami.port)
+    await connected(run, signal)
+    [session] = ami.live()
+    odd = {**NEWCHANNEL, "CallerIDName": "", "Exten": "s", "AccountCode": "a: b", "Uniqueid": "1712345678.2"}
+    raw = frame(odd) + frame(HANGUP)
+    for cut in (7, len(frame(odd)) - 2, len(frame(odd)) + 9):   # mid-key, mid-separator, mid-second
+        session.writer.write(raw[:cut])
+        await session.writer.drain()
+        await asyncio.sleep(0.01)
+        session.writer.write(raw[cut:])
+        await session.writer.drain()
+    await signal.until(lambda: len(run.named("Hangup")) == 3, "three Hangup events")
+    assert run.named("Newchannel") == [odd] * 3 and run.named("Hangup") == [HANGUP] * 3
+
+
+@pytest.mark.asyncio
 async def test_raising_handlers_do_not_drop_the_connection(ami: FakeAmi, start: Start, signal: Signal,
                                                            caplog: pytest.LogCaptureFixture) -> None:
     seen: list[dict[str, str]] = []

@@ -23,9 +23,9 @@ def hep(*chunks: bytes) -> bytes:
     return b"HEP3" + struct.pack("!H", 6 + len(body)) + body
 
 
-def packet(password: bytes = b"pw") -> bytes:
+def packet(password: bytes = b"pw", payload: bytes = INVITE) -> bytes:
     return hep(chunk(0x0B, b"\x01"), chunk(0x09, struct.pack("!I", 1795447353)), chunk(0x0A, struct.pack("!I", 500000)),
-               chunk(0x0E, password), chunk(CORRELATION, b"abc@127.0.0.2"), chunk(PAYLOAD, INVITE))
+               chunk(0x0E, password), chunk(CORRELATION, b"abc@127.0.0.2"), chunk(PAYLOAD, payload))
 
 
 def test_a_hep_packet_gives_its_sip_payload_and_correlation() -> None:
@@ -57,6 +57,19 @@ def test_the_listener_drops_bad_and_unauthenticated_packets(caplog: pytest.LogCa
     listener.datagram_received(packet(), ("127.0.0.1", 4000))
     assert listener.dropped == 2 and len(seen) == 1
     assert "wrong capture password" in caplog.text and "not a HEPv3 packet" in caplog.text
+
+
+def test_the_listener_skips_unread_kinds_unparsed_but_still_refuses_what_is_not_hep(
+        caplog: pytest.LogCaptureFixture) -> None:
+    seen = []
+    listener = HepListener("pw", seen.append, only=b"INVITE ")
+    listener.datagram_received(packet(payload=b"SIP/2.0 200 OK\r\ni: abc@127.0.0.2\r\n\r\n"), ("127.0.0.1", 4000))
+    listener.datagram_received(packet(b"wrong", payload=b"BYE sip:x SIP/2.0\r\n\r\n"), ("127.0.0.1", 4000))
+    assert seen == [] and listener.dropped == 0 and not caplog.text
+    listener.datagram_received(b"garbage", ("127.0.0.1", 4000))
+    listener.datagram_received(packet(b"wrong"), ("127.0.0.1", 4000))
+    listener.datagram_received(packet(), ("127.0.0.1", 4000))
+    assert listener.dropped == 2 and [p.payload for p in seen] == [INVITE]
 
 
 @pytest.mark.parametrize("data,reason", [
