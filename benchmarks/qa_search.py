@@ -1,9 +1,10 @@
 """Search over a year of a busy centre (issue 11): 600,000 generated calls with their tickets,
 on SQLite and on PostgreSQL. The QA search's queries p50/p99 for the most common filters, in
 this process through `CallRepository.search` and over HTTP from the real console
-(`GET /api/v1/calls`, bearer token), as migrated and with the indexes proposed for the filters
-that miss 200 ms; and the time to the first audio of a replay, over HTTP and in headless
-Chromium (click on Play → `playing`). Method and figures: benchmarks/README.md.
+(`GET /api/v1/calls`, bearer token), as migrated (with 0016's search indexes) and, with
+--without-0016, again after dropping those indexes; and the time to the first audio of a replay,
+over HTTP and in headless Chromium (click on Play → `playing`). Method and figures:
+benchmarks/README.md.
 
 The year is written with SQLAlchemy Core into the migrated schema, in bulk, as
 `CallRecords.save` would leave it: each call's record, and its ticket (opened at the answer for
@@ -37,7 +38,7 @@ from zoneinfo import ZoneInfo
 from common import (ROOT, TICK, DurablePostgres, machine_busy, percentile, proc_table,  # first: puts tests/ on the path
                     progress, row, tree_ticks)
 
-from sqlalchemy import event, func, insert, select, text
+from sqlalchemy import event, insert, inspect, text
 
 from callengine.audio.recordings import WAVEFORM_POINTS, process_recording
 from callengine.calls.numbers import is_withheld, to_e164
@@ -432,20 +433,18 @@ FILTERS = (Filter("newest page, no filter", _newest), Filter("caller's number", 
            Filter("one day", _by_day), Filter("ticket number", _by_ticket),
            Filter("extra: no filter, sorted by talk time", _by_talk))
 
-# The indexes this benchmark proposes (not in the migrations: issue 11 decides), created in the
-# benchmark's own database for the second measurement. See README: which filter each one serves.
-PROPOSED = {
-    "postgresql": {"ix_calls_started_at_desc": "calls (started_at DESC NULLS LAST, linkedid DESC)",
-                   "ix_calls_agent_started_at": "calls (agent, started_at)"},
-    "sqlite": {"ix_calls_agent_started_at": "calls (agent, started_at)"},   # SQLite refuses NULLS LAST in an index
-}
+# The search's indexes migration 0016 creates (this benchmark proposed them), dropped in the
+# benchmark's own database for the --without-0016 measurement: what they are worth on their own,
+# beside the search's newer statements (no NULLS LAST on started_at, the count without the join).
+INDEXES_0016 = ("ix_calls_started_at_linkedid", "ix_calls_agent_started_at")
+AS_MIGRATED, WITHOUT_0016 = "as migrated", "without 0016's indexes"
 
 
 @dataclass
 class Timing:
     backend: str
     where: str          # store (this process) or HTTP (the console)
-    indexes: str        # as migrated, or + proposed
+    indexes: str        # AS_MIGRATED, or WITHOUT_0016
     name: str
     ms: list[float] = field(default_factory=list)
     page_ms: list[float] = field(default_factory=list)
@@ -477,13 +476,19 @@ class StatementClock:
         return [t for t in self.times if t not in counts], counts
 
 
+EXPLAINED = itertools.count()
+
+
 async def explain(db: Database, statement: str, params: Any) -> str:
-    """What the plan reads and whether it sorts, in a few words."""
+    """What the plan reads and whether it sorts, in a few words. Each EXPLAIN's text is new (a
+    numbered comment): SQLite's EXPLAIN QUERY PLAN, once prepared and cached by the driver, gives
+    the plan of when it was prepared, even after an index is dropped."""
+    tag = f"/* plan {next(EXPLAINED)} */ "
     async with db.connect() as c:
         if db.dialect == "sqlite":
-            lines = [r[-1] for r in await c.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params)]
+            lines = [r[-1] for r in await c.exec_driver_sql("EXPLAIN QUERY PLAN " + tag + statement, params)]
         else:
-            lines = [r[0] for r in await c.exec_driver_sql("EXPLAIN " + statement, params)]
+            lines = [r[0] for r in await c.exec_driver_sql("EXPLAIN " + tag + statement, params)]
     found: list[str] = []
     for line in lines:
         if m := re.match(r"(?:SCAN|SEARCH) (\w+)(?: USING (?:COVERING )?INDEX (\w+)| USING (INTEGER PRIMARY KEY))?", line):
@@ -494,7 +499,7 @@ async def explain(db: Database, statement: str, params: Any) -> str:
                             line):
             found.append(f"{m[3]}: every row" if m[1] == "Seq Scan" else m[3] if m[1] == "Bitmap Index Scan"
                          else f"{m[3]}: {m[2]}")
-        elif m := re.match(r"\s*(?:->\s*)?((?:Incremental )?Sort)\s", line):
+        elif m := re.match(r"\s*(?:->\s*)?((?:Incremental )?Sort)\s+\(", line):     # a node, not its Sort Key
             found.append(m[1].lower() + "s" if m[1] == "Sort" else "incremental sort")
     return ", ".join(dict.fromkeys(found))
 
@@ -538,25 +543,16 @@ async def measure_store(db: Database, backend: str, indexes: str, args: argparse
     return list(timings.values())
 
 
-async def count_without_join(db: Database, backend: str, indexes: str, args: argparse.Namespace) -> Timing:
-    """What the unfiltered page's count would cost counted on `calls` alone: a ticket joins a
-    call at most once (tickets.linkedid is unique), so it is the same number."""
-    timing = Timing(backend, "store", indexes, "what if: the newest page's count without the join")
-    for i in range(WARMUP + min(args.runs, 50)):
-        started = time.perf_counter()
-        async with db.connect() as c:
-            (await c.execute(select(func.count()).select_from(CallRow))).scalar_one()
-        if i >= WARMUP:
-            timing.ms.append((time.perf_counter() - started) * 1000)
-    return timing
-
-
-async def add_indexes(db: Database) -> None:
-    for name, definition in PROPOSED[db.dialect].items():
-        started = time.perf_counter()
+async def drop_0016(db: Database) -> None:
+    """Drop 0016's search indexes (they must be there: the schema is the migrations')."""
+    async with db.connect() as c:
+        have = set(await c.run_sync(lambda sync: {i["name"] for i in inspect(sync).get_indexes("calls")}))
+    missing = set(INDEXES_0016) - have
+    assert not missing, f"not in the migrated schema: {missing}"
+    for name in INDEXES_0016:
         async with db.begin() as c:
-            await c.execute(text(f"CREATE INDEX {name} ON {definition}"))
-        progress(f"{db.dialect}: {name} created in {time.perf_counter() - started:.1f} s")
+            await c.execute(text(f"DROP INDEX {name}"))
+        progress(f"{db.dialect}: {name} dropped")
     if db.dialect == "postgresql":
         async with db.engine.connect() as c:
             await (await c.execution_options(isolation_level="AUTOCOMMIT")).execute(text("ANALYZE calls"))
@@ -700,15 +696,16 @@ audio.addEventListener('error', () => { seen.error = String(audio.error && audio
 """
 LOADED_JS = """
 const e = performance.getEntriesByType('resource').filter(r => r.name.includes('/audio'));
-return {page_bytes: performance.getEntriesByType('navigation')[0].responseStart,
+return {page_bytes: performance.getEntriesByType('navigation')[0].responseStart, requests: e.length,
         first_request: e.length ? e[0].startTime : null, first_bytes: e.length ? e[0].responseStart : null,
         ttfb: e.length ? e[0].responseStart - e[0].requestStart : null};
 """
 
 
 def measure_browser(console: Console, linkedids: list[str], replay: Replay, args: argparse.Namespace) -> None:
-    """Headless Chromium as a reviewer: open the call's page (the <audio> preloads its metadata:
-    a first request for the copy), then click Play; times from the page's own clock."""
+    """Headless Chromium as a reviewer: open the call's page, wait for its waveform, then click
+    Play; times from the page's own clock. The <audio> is preload="none" (b6df6ad): its first
+    request for the copy leaves at the click."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.common.exceptions import TimeoutException
@@ -731,14 +728,17 @@ def measure_browser(console: Console, linkedids: list[str], replay: Replay, args
             browser.get(f"{console.url}/calls/{linkedids[i % len(linkedids)]}")
             try:
                 WebDriverWait(browser, 60).until(lambda b: b.execute_script(
-                    "return document.getElementById('audio').readyState >= 1 && window.callenginePlayer.waveform"))
+                    "return !!(window.callenginePlayer && window.callenginePlayer.waveform)"))
                 if i == 0:               # opened, not played: is it audited as a play all the same?
                     continue
-                loaded = browser.execute_script(LOADED_JS)
+                before = browser.execute_script(LOADED_JS)["requests"]
                 browser.execute_script(ARM_JS)
                 browser.find_element(By.ID, "play").click()          # a real click: the user's gesture
                 marks = WebDriverWait(browser, 60).until(lambda b: b.execute_script(
                     "const s = window.qaBench; return (s.playing !== undefined || s.error !== undefined) && s"))
+                # a request's Resource Timing entry is written when its response ends
+                loaded = WebDriverWait(browser, 10).until(lambda b: (got := b.execute_script(LOADED_JS))[
+                    "first_bytes"] is not None and got)
             except TimeoutException:
                 replay.failures.append(f"page {i}: {browser.execute_script(state)}")
                 continue
@@ -746,9 +746,10 @@ def measure_browser(console: Console, linkedids: list[str], replay: Replay, args
                 replay.failures.append(f"page {i}: {marks}")
                 continue
             for key, value in (("page's first byte (from navigation)", loaded["page_bytes"]),
-                               ("audio's first request (from navigation)", loaded["first_request"]),
-                               ("audio's first bytes (from navigation)", loaded["first_bytes"]),
-                               ("audio's first request → its first bytes", loaded["ttfb"]),
+                               ("audio requests before the click (not ms)", before),
+                               ("click on Play → the audio's first request", loaded["first_request"] - marks["click"]),
+                               ("click on Play → the audio's first bytes", loaded["first_bytes"] - marks["click"]),
+                               ("the audio's request → its first bytes", loaded["ttfb"]),
                                ("click on Play → playing", marks["playing"] - marks["click"]),
                                ("seconds of audio buffered at the click (not ms)", marks["buffered"])):
                 kept.setdefault(key, []).append(float(value))
@@ -812,8 +813,7 @@ async def run_backend(name: str, args: argparse.Namespace, folder: Path) -> Back
 async def measure(db: Database, result: Backend, folder: Path, config_url: str, args: argparse.Namespace,
                   others: Others) -> None:
     name = result.name
-    result.timings += others.lap(await measure_store(db, name, "as migrated", args))
-    result.timings += others.lap([await count_without_join(db, name, "as migrated", args)])
+    result.timings += others.lap(await measure_store(db, name, AS_MIGRATED, args))
     console = None
     try:
         if args.http_runs or args.plays or args.browser_plays:
@@ -821,7 +821,7 @@ async def measure(db: Database, result: Backend, folder: Path, config_url: str, 
             await give_recordings(db, folder / "rec", replays, args.recording_s)
             console, token = console_on(folder, config_url)
             others.lap([])
-            result.timings += others.lap(await measure_http(console, token, name, "as migrated", args))
+            result.timings += others.lap(await measure_http(console, token, name, AS_MIGRATED, args))
             result.replay = Replay(name)
             await measure_audio(console, token, replays, result.replay, args)
             result.replay.others["HTTP"] = others.lap([])
@@ -833,11 +833,13 @@ async def measure(db: Database, result: Backend, folder: Path, config_url: str, 
             result.notes.append(f"audit: {plays} recording.play rows for {WARMUP + args.plays} plays over HTTP, "
                                 f"{args.browser_plays} call pages played in Chromium and "
                                 f"{1 if args.browser_plays else 0} opened without pressing Play")
-        await add_indexes(db)
-        others.lap([])
-        result.timings += others.lap(await measure_store(db, name, "+ proposed", args))
+        if args.without_0016:
+            await drop_0016(db)
+            others.lap([])
+            result.timings += others.lap(await measure_store(db, name, WITHOUT_0016, args))
+            if console is not None:
+                result.timings += others.lap(await measure_http(console, token, name, WITHOUT_0016, args))
         if console is not None:
-            result.timings += others.lap(await measure_http(console, token, name, "+ proposed", args))
             if errors := console.errors():
                 result.notes.append(f"console errors: {errors[:3]}")
             if result.replay is not None and result.replay.failures:
@@ -928,6 +930,9 @@ def main() -> None:
     parser.add_argument("--recording-s", type=float, default=120, help="length of the recording (default 120 s)")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "callengine-qa-bench",
                         help="where the generated SQLite year is kept between runs")
+    parser.add_argument("--without-0016", action="store_true",
+                        help="then drop migration 0016's search indexes and measure the searches again "
+                             "(store and HTTP; 4-5 more minutes)")
     parser.add_argument("--keep", action="store_true", help="keep the run's folder (config, database copy, recordings)")
     args = parser.parse_args()
     args.sample = None
