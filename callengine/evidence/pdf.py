@@ -8,15 +8,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from fpdf import FPDF
 from fpdf.fonts import FontFace
 
-FONTS = Path("/usr/share/fonts/truetype/dejavu")
-FACES = {("sans", ""): "DejaVuSans.ttf", ("sans", "B"): "DejaVuSans-Bold.ttf", ("mono", ""): "DejaVuSansMono.ttf"}
+from callengine.core.pdf import document
+
 CALL = (("linkedid", "Linkedid"), ("caller", "Penelepon (caller)"), ("started_at", "Mulai (started)"),
         ("answered_at", "Dijawab (answered)"), ("ended_at", "Selesai (ended)"), ("category", "Kategori (category)"),
         ("queue", "Antrean (queue)"), ("wait_s", "Tunggu, detik (wait, s)"), ("agent", "Penerima (call taker)"),
@@ -30,10 +29,6 @@ TICKET = (("number", "Nomor tiket (ticket)"), ("status", "Status"), ("classifica
           ("victims", "Korban (victims)"), ("priority", "Prioritas (priority)"), ("taker", "Penerima (taker)"),
           ("created_at", "Dibuka (opened)"), ("wrapped_up_at", "Ditutup meja (wrapped up)"),
           ("legal_hold", "Ditahan hukum (legal hold)"))
-
-
-class MissingFont(Exception):
-    """The PDF's font is not installed; the message says which package brings it."""
 
 
 def summary(facts: dict[str, Any], files: list[dict[str, Any]], call: dict[str, Any], story: dict[str, Any] | None,
@@ -76,15 +71,7 @@ def summary(facts: dict[str, Any], files: list[dict[str, Any]], call: dict[str, 
 
 
 def _document(at: datetime, title: str) -> FPDF:
-    pdf = FPDF(format="A4")
-    for (family, style), name in FACES.items():
-        if not (FONTS / name).is_file():
-            raise MissingFont(f"{FONTS / name} missing: install Debian's fonts-dejavu-core (./scripts/setup does)")
-        pdf.add_font(family, style, str(FONTS / name))
-    pdf.set_creation_date(at)
-    pdf.set_title(title)
-    pdf.set_creator("callengine")
-    pdf.set_margins(10, 10)
+    pdf = document(at, title)
     pdf.add_page()
     return pdf
 

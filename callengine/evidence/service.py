@@ -26,13 +26,14 @@ from callengine.accounts.model import AuditEntry
 from callengine.audio.recordings import MP3, OPUS, RecordingError, resolve
 from callengine.calls.record import CallRecord
 from callengine.core.clock import Clock
+from callengine.core.pdf import MissingFont
 from callengine.db.alerts import AlertRepository
 from callengine.db.audit import AuditRepository
 from callengine.db.calls import CallRepository
 from callengine.db.tickets import TicketRepository
 from callengine.evidence import bundle, pdf
 from callengine.evidence.keys import KeyProblem, fingerprint
-from callengine.tickets.model import Ticket
+from callengine.tickets.model import Ticket, call_audit_targets
 from callengine.tickets.story import TicketStory
 
 log = logging.getLogger(__name__)
@@ -136,7 +137,7 @@ class Custody:
             files["summary.pdf"] = await asyncio.to_thread(
                 pdf.summary, facts, bundle.describe(files), call.to_json(), story, trail,
                 fingerprint(key.public_key()), self.centre.zone)
-        except pdf.MissingFont as exc:
+        except MissingFont as exc:
             raise EvidenceError("cannot_export", str(exc)) from None
         data, manifest = await asyncio.to_thread(bundle.build, files, facts, key, now)
         signed = hashlib.sha256(manifest).hexdigest()
@@ -222,13 +223,6 @@ def _reason(reason: object) -> str:
     if len(text) > MAX_REASON:
         raise EvidenceError("bad_reason", f"the reason is longer than {MAX_REASON} characters")
     return text
-
-
-def call_audit_targets(linkedid: str, ticket: Ticket | None) -> tuple[list[str], list[str]]:
-    """What `AuditRepository.about`/`newest` take for a call's whole trail: the call and its
-    ticket, and the rows under the ticket's number (its assignments, attachments, escalations)."""
-    number = [ticket.number] if ticket and ticket.number else []
-    return [f"call/{linkedid}", *number], number
 
 
 def _json(value: Any) -> bytes:

@@ -6,25 +6,20 @@ per-day-and-shift and per-month tables stay in the CSV and XLSX: too long, or on
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 from fpdf import FPDF
 from fpdf.fonts import FontFace
 
+from callengine.core.pdf import document
+
 from callengine.reports.figures import COUNT, NUMBER, SHARE, TEXT, Table, shown
 from callengine.reports.service import Report
 
-FONTS = Path("/usr/share/fonts/truetype/dejavu")
-FACES = {"": "DejaVuSans.ttf", "B": "DejaVuSans-Bold.ttf"}
 ON_PAPER = ("harian", "shift", "nomor_berulang", "kategori", "jenis_kejadian", "kecamatan", "instansi",
             "sla_instansi", "penilaian", "qa", "petugas")
 KEY_FIGURES = ("Panggilan masuk", "Dijawab", "Dijawab ≤15 detik (dari ditawarkan)",
                "Rata-rata kecepatan jawab (detik)", "Tiket dibuat", "Rata-rata penilaian (1–5)")
 ANSWERED, OTHER, BAR, INK = (31, 119, 180), (214, 39, 40), (44, 160, 44), (60, 60, 60)
-
-
-class MissingFont(Exception):
-    """The PDF's font is not installed; the message says which package brings it."""
 
 
 def pdf_report(report: Report) -> bytes:
@@ -41,15 +36,8 @@ def pdf_report(report: Report) -> bytes:
 
 
 def _document(report: Report) -> FPDF:
-    pdf = FPDF(orientation="landscape", format="A4")
-    for style, name in FACES.items():
-        if not (FONTS / name).is_file():
-            raise MissingFont(f"{FONTS / name} missing: install Debian's fonts-dejavu-core (./scripts/setup does)")
-        pdf.add_font("sans", style, str(FONTS / name))
-    pdf.set_creation_date(report.generated_at)
-    pdf.set_title(f"Laporan Layanan 112 {report.city} {report.period.label}")
-    pdf.set_creator("callengine")
-    pdf.set_margins(12, 12)
+    pdf = document(report.generated_at, f"Laporan Layanan 112 {report.city} {report.period.label}",
+                   orientation="landscape", margin_mm=12)
     pdf.set_auto_page_break(True, 12)
     return pdf
 

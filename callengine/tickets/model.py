@@ -59,3 +59,10 @@ class TicketNumbers:
 
     def number(self, day: str, sequence: int) -> str:
         return f"{self.city_code}-{day}-{sequence:04d}"
+
+
+def call_audit_targets(linkedid: str, ticket: Ticket | None) -> tuple[list[str], list[str]]:
+    """What `AuditRepository.about`/`newest` take for a call's whole trail: the call and its
+    ticket, and the rows under the ticket's number (its assignments, attachments, escalations)."""
+    number = [ticket.number] if ticket and ticket.number else []
+    return [f"call/{linkedid}", *number], number

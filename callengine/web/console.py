@@ -21,6 +21,7 @@ import jinja2
 from aiohttp import web
 
 from callengine.accounts import http as accounts_http
+from callengine.accounts.model import AccountError
 from callengine.accounts.service import Accounts
 from callengine.accounts.wiring import stored_accounts
 from callengine.attachments.wiring import stored_attachments
@@ -42,7 +43,6 @@ from callengine.dispatch.sla import SlaBook, SlaWatcher, roster_supervisors
 from callengine.dispatch.sla_http import SlaApi
 from callengine.dispatch.voice import CHANNEL as VOICE, DispatcherAssignments, SpokenMessages, VoiceNotifier
 from callengine.dispatch.wiring import stored_dispatch
-from callengine.evidence.service import call_audit_targets
 from callengine.evidence.wiring import stored_evidence
 from callengine.notify.notifier import chain
 from callengine.qa.http import CallsApi
@@ -55,6 +55,7 @@ from callengine.rostering.http import RosterApi
 from callengine.rostering.service import RosterEditor
 from callengine.tickets.desk import load_desk
 from callengine.tickets.http import TicketApi
+from callengine.tickets.model import call_audit_targets
 from callengine.tickets.service import TicketDesk
 from callengine.wallboard.http import WallboardApi
 from callengine.wallboard.service import Wallboard
@@ -256,8 +257,11 @@ class Console:
 
     async def takes_calls(self, name: str) -> bool:
         """An active account that answers calls: a ticket may be handed to it."""
-        return any(u.name == name and not u.disabled and u.role in ("calltaker", "supervisor")
-                   for u in await self.accounts.users())
+        try:
+            user = await self.accounts.user(name)
+        except AccountError:
+            return False
+        return not user.disabled and user.role in ("calltaker", "supervisor")
 
     async def signed_in(self, request: web.Request) -> bool:
         return await authenticate(self.accounts, request) is not None
