@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -30,7 +28,7 @@ from callengine.db.calls import CallRepository
 from callengine.db.tickets import TicketRepository
 from callengine.evidence.service import MIN_REASON
 from callengine.qa.replay import marks
-from callengine.qa.search import SORTS, BadSearch, CallSearch, parse
+from callengine.qa.search import SORTS, BadSearch, CallSearch, local_days, parse
 from callengine.web.errors import HttpError
 from callengine.web.pages import page
 from callengine.web.routes import Param, Route, peer, principal
@@ -187,19 +185,6 @@ class CallsApi:
                          Param("reason", "why the original is downloaded (required with original=1)")),
                   tags=("qa",)),
         ]
-
-
-def local_days(query: Mapping[str, str], zone: ZoneInfo) -> dict[str, str]:
-    """The page's `from`/`to` as days (a date input's YYYY-MM-DD) made times in the centre's
-    zone: from that day's start, to the next day's start."""
-    found = dict(query)
-    for key, extra in (("from", 0), ("to", 1)):
-        try:
-            day = date.fromisoformat(found.get(key, ""))
-        except ValueError:
-            continue
-        found[key] = datetime.combine(day + timedelta(days=extra), time(), zone).isoformat()
-    return found
 
 
 def _pages(request: web.Request, wanted: CallSearch | None, total: int) -> dict[str, str | None]:

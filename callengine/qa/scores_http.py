@@ -15,7 +15,7 @@ from aiohttp import web
 
 from callengine.qa.scores import CALLTAKER, GROUPS, SCORERS, Reviewer, ScoreBook
 from callengine.qa.scoring import MAX_COMMENT, MAX_OVERALL, MAX_REASON, NA, ScoreError
-from callengine.qa.http import local_days
+from callengine.qa.search import local_days
 from callengine.qa.search import BadSearch, parse
 from callengine.web.errors import HttpError
 from callengine.web.pages import page

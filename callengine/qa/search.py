@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from callengine.calls.numbers import to_e164
 
@@ -108,3 +109,16 @@ def _number(query: Mapping[str, str], key: str, low: float, high: float) -> floa
     if not low <= value <= high:
         raise BadSearch(f"{key}: between {low:g} and {high:g}")
     return value
+
+
+def local_days(query: Mapping[str, str], zone: ZoneInfo) -> dict[str, str]:
+    """The page's `from`/`to` as days (a date input's YYYY-MM-DD) made times in the centre's
+    zone: from that day's start, to the next day's start."""
+    found = dict(query)
+    for key, extra in (("from", 0), ("to", 1)):
+        try:
+            day = date.fromisoformat(found.get(key, ""))
+        except ValueError:
+            continue
+        found[key] = datetime.combine(day + timedelta(days=extra), time(), zone).isoformat()
+    return found
