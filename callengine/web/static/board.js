@@ -7,25 +7,10 @@
 (() => {
   const $ = (id) => document.getElementById(id);
   const text = JSON.parse($("board-text").textContent);
-  const csrf = document.querySelector('meta[name="csrf-token"]').content;
-  const LANG = document.documentElement.lang || "id";
-  const ZONE = document.documentElement.dataset.zone || undefined;   // the centre's clock, not the device's
+  const { LANG, ZONE, api } = window.consolePage;
   const POLL_MS = 30000;
   const state = { offset: 0, open: [] };
   const seen = (window.callengineBoard = { loads: 0, pushes: 0 });
-
-  async function api(method, path, body) {
-    const init = { method, headers: { Accept: "application/json" }, credentials: "same-origin" };
-    if (body !== undefined) {
-      Object.assign(init.headers, { "X-CSRF-Token": csrf, "Content-Type": "application/json" });
-      init.body = JSON.stringify(body);
-    }
-    const reply = await fetch(path, init);
-    if (reply.status === 401) { window.location.assign("/login?next=/dispatch"); throw new Error("session ended"); }
-    const data = await reply.json().catch(() => ({}));
-    if (!reply.ok) throw new Error(data.message || `HTTP ${reply.status}`);
-    return data;
-  }
 
   const now = () => Date.now() + state.offset;
   const agency = (code) => `${code}${text.agencies[code] ? ` · ${text.agencies[code]}` : ""}`;

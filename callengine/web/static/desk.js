@@ -7,31 +7,14 @@
   const desk = document.getElementById("desk");
   const me = desk.dataset.account;
   const text = JSON.parse(document.getElementById("desk-text").textContent);
-  const csrf = document.querySelector('meta[name="csrf-token"]').content;
   const $ = (id) => document.getElementById(id);
   const form = $("ticket-form");
   const SAVE_AFTER_MS = 400;
-  const LANG = document.documentElement.lang || "id";
-  const ZONE = document.documentElement.dataset.zone || undefined;   // the centre's clock, not the device's
+  const { LANG, ZONE, api } = window.consolePage;
 
   // when each call popped (epoch ms), for the screen-pop benchmark and the browser tests
   const pops = (window.callengineDesk = { pops: [] }).pops;
   const state = { agencies: [], options: null, call: null, ticket: null, dirty: {}, saveTimer: null, saving: false, map: null };
-
-  // ---- the server ---------------------------------------------------------------------------
-  async function api(method, path, body) {
-    const init = { method, headers: { Accept: "application/json" }, credentials: "same-origin" };
-    if (body !== undefined) {
-      init.headers["Content-Type"] = "application/json";
-      init.headers["X-CSRF-Token"] = csrf;
-      init.body = JSON.stringify(body);
-    }
-    const reply = await fetch(path, init);
-    if (reply.status === 401) { window.location.assign("/login?next=/desk"); throw new Error("session ended"); }
-    const data = await reply.json().catch(() => ({}));
-    if (!reply.ok) throw new Error(data.message || `HTTP ${reply.status}`);
-    return data;
-  }
 
   // ---- the stream of calls ------------------------------------------------------------------
   function follow() {

@@ -9,25 +9,14 @@
   const box = $("scoring");
   if (!box) return;
   const text = JSON.parse($("score-text").textContent);
-  const csrf = document.querySelector('meta[name="csrf-token"]').content;
   const linkedid = box.dataset.linkedid;
   const canScore = box.dataset.scores === "yes";
-  const LANG = document.documentElement.lang || "id";
-  const ZONE = document.documentElement.dataset.zone || undefined;
+  const { LANG, ZONE, request } = window.consolePage;
   const state = { forms: [], scores: [], correcting: null };
   const seen = (window.callengineScoring = { loads: 0 });
+  // request, not api: this page shows a lapsed session's refusal, it never sent it to /login
+  const json = async (method, path, body) => (await request(method, path, body)).json();
 
-  async function api(method, path, body) {
-    const init = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
-    if (body !== undefined) {
-      Object.assign(init.headers, { "Content-Type": "application/json", "X-CSRF-Token": csrf });
-      init.body = JSON.stringify(body);
-    }
-    const reply = await fetch(path, init);
-    if (!reply.ok) throw new Error((await reply.json().catch(() => ({}))).message || `HTTP ${reply.status}`);
-    return reply;
-  }
-  const json = async (method, path, body) => (await api(method, path, body)).json();
   const when = (iso) => new Date(iso).toLocaleString(LANG, { dateStyle: "short", timeStyle: "short", timeZone: ZONE });
   const el = (tag, props = {}, ...kids) => { const node = Object.assign(document.createElement(tag), props); node.append(...kids); return node; };
 
@@ -135,8 +124,8 @@
         event.preventDefault();
         $("evidence-state").textContent = text.exporting;
         try {
-          const reply = await api("POST", `/api/v1/calls/${encodeURIComponent(linkedid)}/evidence`,
-                                  { reason: evidence.elements.reason.value.trim() });
+          const reply = await request("POST", `/api/v1/calls/${encodeURIComponent(linkedid)}/evidence`,
+                                      { reason: evidence.elements.reason.value.trim() });
           const name = (reply.headers.get("Content-Disposition") || "").match(/filename="?([^";]+)/)?.[1] || "bukti.zip";
           const link = el("a", { href: URL.createObjectURL(await reply.blob()), download: name, textContent: name });
           $("evidence-state").replaceChildren(`${text.exported} `, link);
@@ -151,7 +140,7 @@
       hold.addEventListener("click", async () => {
         const held = $("hold-state").dataset.held === "yes";
         try {
-          await api(held ? "DELETE" : "POST", `/api/v1/calls/${encodeURIComponent(linkedid)}/hold`, held ? undefined : {});
+          await request(held ? "DELETE" : "POST", `/api/v1/calls/${encodeURIComponent(linkedid)}/hold`, held ? undefined : {});
           $("hold-state").dataset.held = held ? "no" : "yes";
           $("hold-state").textContent = held ? text.no : text.yes;
           hold.textContent = held ? text.hold : text.lift;

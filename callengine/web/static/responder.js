@@ -8,29 +8,12 @@
 (() => {
   const $ = (id) => document.getElementById(id);
   const text = JSON.parse($("responder-text").textContent);
-  const csrf = document.querySelector('meta[name="csrf-token"]').content;
-  const LANG = document.documentElement.lang || "id";
-  const ZONE = document.documentElement.dataset.zone || undefined;   // the centre's clock, not the device's
+  const { LANG, ZONE, api } = window.consolePage;
   const POLL_MS = 15000;
   const NEXT = { diteruskan: "diterima", diterima: "diproses", diproses: "selesai" };
   const state = { cards: new Map(), known: null, offset: 0, jobs: new Map(), audio: null, timer: null };
   // what the browser tests read: polls made, beeps played (attempted)
   const seen = (window.callengineResponder = { polls: 0, beeps: 0, pushes: 0, refresh: () => refresh() });
-
-  // ---- the server ---------------------------------------------------------------------------
-  async function api(method, path, body) {
-    const init = { method, headers: { Accept: "application/json" }, credentials: "same-origin" };
-    if (body !== undefined) {
-      init.headers["X-CSRF-Token"] = csrf;
-      if (body instanceof FormData) init.body = body;
-      else { init.headers["Content-Type"] = "application/json"; init.body = JSON.stringify(body); }
-    }
-    const reply = await fetch(path, init);
-    if (reply.status === 401) { window.location.assign("/login?next=/responder"); throw new Error("session ended"); }
-    const data = await reply.json().catch(() => ({}));
-    if (!reply.ok) throw new Error(data.message || `HTTP ${reply.status}`);
-    return data;
-  }
 
   const now = () => Date.now() + state.offset;        // the server's clock, as near as we know it
   const clock = (iso) => new Date(iso).toLocaleTimeString(LANG, { hour: "2-digit", minute: "2-digit", timeZone: ZONE });

@@ -8,9 +8,7 @@
   const $ = (id) => document.getElementById(id);
   const root = $("wallboard");
   const text = JSON.parse($("wallboard-text").textContent);
-  const csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content;
-  const LANG = document.documentElement.lang || "id";
-  const ZONE = document.documentElement.dataset.zone || undefined;
+  const { LANG, ZONE, request } = window.consolePage;
   const acts = root.dataset.acts === "yes";
   const state = { offset: 0, board: null, map: null, layer: null };
   const seen = (window.callengineWallboard = { frames: 0 });
@@ -119,11 +117,7 @@
   async function act(path, body, button) {
     button.disabled = true;
     try {
-      const reply = await fetch(path, {
-        method: "POST", credentials: "same-origin",
-        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf, Accept: "application/json" },
-        body: JSON.stringify(body) });
-      if (!reply.ok) throw new Error((await reply.json().catch(() => ({}))).message || `HTTP ${reply.status}`);
+      await request("POST", path, body);
       button.title = "";
     } catch (err) {
       button.title = err.message;
