@@ -42,10 +42,7 @@ class LocationService:
 
     def on_sip(self, packet: HepPacket) -> None:
         """A SIP message Asterisk handled; an INVITE from the trunk may say where the caller is."""
-        # Only INVITEs from the trunk are read: location headers are the telco's word. From
-        # anyone else (refused callers, Asterisk's own INVITEs to call takers) they are ignored,
-        # not even kept; responses, ACKs, BYEs and REGISTERs say nothing of where a caller is.
-        if not packet.payload.startswith(b"INVITE ") or not from_trunk(packet.source, self.trunk):
+        if not packet.payload.startswith(b"INVITE "):   # responses, ACKs, BYEs, REGISTERs: nothing to read
             return
         try:
             message = parse_sip(packet.payload)
@@ -55,6 +52,10 @@ class LocationService:
         call_id = message.header("call-id")
         if message.method == "INVITE" and call_id:
             log.debug("INVITE captured", extra={"sip_call_id": call_id, "source": packet.source})
+            # Location headers are the telco's word: from anyone else (refused callers,
+            # Asterisk's own INVITEs to call takers) they are ignored, not even kept.
+            if not from_trunk(packet.source, self.trunk):
+                return
             self.desk.invite(call_id, message.header("geolocation"), message.header("content-type"), message.body,
                              message.header("p-access-network-info"))
             task = asyncio.get_running_loop().create_task(self.live.invited(call_id))
