@@ -318,7 +318,7 @@ async def test_events_split_across_reads_with_empty_values_and_colons_arrive_who
     for cut in (7, len(frame(odd)) - 2, len(frame(odd)) + 9):   # mid-key, mid-separator, mid-second
         session.writer.write(raw[:cut])
         await session.writer.drain()
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0.01)   # wait-ok: lets the first part arrive as its own read, which is the case tested
         session.writer.write(raw[cut:])
         await session.writer.drain()
     await signal.until(lambda: len(run.named("Hangup")) == 3, "three Hangup events")
